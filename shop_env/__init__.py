@@ -1,0 +1,1 @@
+"""Shop-R1 session-replay environment, data and rewards."""

@@ -1,0 +1,84 @@
+"""Atomic result files: write to a temp file beside the target, then rename over it.
+
+A run killed mid-write (SIGKILL, power loss) then leaves either the old file or the new one, never a
+truncated one. Every result file of the project (sessions, metrics, reports, configs) goes through here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """Open a temp file for writing; on success fsync it and rename it to `path`.
+
+    `mode` is "w" (text, UTF-8) or "wb"; a path ending in .gz is gzip-compressed text.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if path.suffix == ".gz":
+            os.close(fd)
+            handle = gzip.open(tmp, "wt", encoding="utf-8")
+        elif "b" in mode:
+            handle = os.fdopen(fd, mode)
+        else:
+            handle = os.fdopen(fd, mode, encoding="utf-8")
+        with handle:
+            yield handle
+            handle.flush()
+            if hasattr(handle, "fileno"):
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_write(path) as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def append_jsonl(path: str | os.PathLike, record: dict) -> None:
+    """Append one JSON line and fsync, so a crash loses at most the line being written.
+
+    A torn last line (from a SIGKILL mid-write) is ignored by `read_jsonl_records`.
+    """
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_jsonl_records(path: str | os.PathLike) -> list[dict]:
+    """Read an append-only JSON Lines log, dropping only a torn final line (a crash mid-append)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise ValueError(f"{path}:{number}: corrupt JSON line in the middle of the log") from None
+    return records

@@ -1,0 +1,116 @@
+"""The model's response format, defined once: the prompt, the parser, the reward and data prep use it.
+
+A response is one JSON object (SPEC section 1):
+
+    {"rationale": "<short first-person reason>", "action": {"type": "click", "name": "<element name>"}}
+
+`parse_response` is lenient only where the paper is: surrounding whitespace and one markdown code fence
+are accepted; anything else that is not exactly one such object fails the format (and then scores 0).
+It never raises, whatever the string.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from shop_env.session import ACTION_FIELDS, ACTION_TYPES, CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
+
+RATIONALE_KEY = "rationale"
+ACTION_KEY = "action"
+MAX_RESPONSE_CHARS = 100_000
+"""Longer responses fail the format without being parsed: a policy's answer is a few hundred
+characters, and parsing megabytes inside an RL loop would only reward rambling with latency."""
+
+EXAMPLE_RESPONSES: dict[str, dict] = {
+    CLICK: {
+        RATIONALE_KEY: "The second pair looks closest to what I want, so I'll open it.",
+        ACTION_KEY: {"type": CLICK, "name": "search_results.trail_runner_pro.view_product"},
+    },
+    TYPE_AND_SUBMIT: {
+        RATIONALE_KEY: "I need new running shoes, so I'll search for them.",
+        ACTION_KEY: {"type": TYPE_AND_SUBMIT, "name": "header.search_box.search_input", "text": "running shoes"},
+    },
+    TERMINATE: {
+        RATIONALE_KEY: "Nothing here fits my budget, so I'm leaving.",
+        ACTION_KEY: {"type": TERMINATE},
+    },
+}
+"""One valid response per action type, shown to the model in the prompt and used by tests."""
+
+_FENCE = re.compile(r"\A```[A-Za-z0-9_-]*[ \t]*\r?\n(?P<body>.*?)\r?\n?```\Z", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ParsedResponse:
+    """What a response said. `action` is None exactly when the format failed; `error` says why."""
+
+    rationale: str | None
+    action: Action | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.action is not None
+
+
+def format_response(rationale: str, action: Action) -> str:
+    """The canonical serialization of a (rationale, action) pair: the SFT target and the oracle's text."""
+    return json.dumps(
+        {RATIONALE_KEY: rationale, ACTION_KEY: {k: v for k, v in action.to_dict().items() if k in ("type", *ACTION_FIELDS[action.type])}},
+        ensure_ascii=False,
+    )
+
+
+def _fail(error: str, rationale: str | None = None) -> ParsedResponse:
+    return ParsedResponse(rationale=rationale, action=None, error=error)
+
+
+def parse_response(text: object, *, max_chars: int = MAX_RESPONSE_CHARS) -> ParsedResponse:
+    """Parse a model response into (rationale, action); never raises.
+
+    Predicted `name`/`text` values that are missing or not strings become "" (the format still holds,
+    the attribute reward then sees an empty value); keys an action type does not take are ignored.
+
+    >>> parse_response('{"rationale": "Done.", "action": {"type": "terminate"}}').action
+    Action(type='terminate', name=None, text=None)
+    >>> parse_response('{"rationale": "x"}').error
+    "no 'action' object"
+    """
+    if not isinstance(text, str):
+        return _fail(f"response is {type(text).__name__}, not a string")
+    if len(text) > max_chars:
+        return _fail(f"response is {len(text):,} characters, over the {max_chars:,} limit")
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group("body").strip()
+    if not body:
+        return _fail("empty response")
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        return _fail("JSON nested too deeply")
+    except (ValueError, TypeError) as err:
+        message = err.msg if isinstance(err, json.JSONDecodeError) else str(err)
+        position = f" at char {err.pos}" if isinstance(err, json.JSONDecodeError) else ""
+        return _fail(f"not one JSON object ({message}{position})")
+    if not isinstance(data, dict):
+        return _fail(f"top-level JSON is {type(data).__name__}, expected an object")
+    rationale = data.get(RATIONALE_KEY)
+    if not isinstance(rationale, str):
+        return _fail(f"'{RATIONALE_KEY}' is {'missing' if rationale is None else type(rationale).__name__}, expected a string")
+    raw_action = data.get(ACTION_KEY)
+    if not isinstance(raw_action, dict):
+        return _fail(f"no '{ACTION_KEY}' object", rationale)
+    kind = raw_action.get("type")
+    if not isinstance(kind, str) or kind not in ACTION_TYPES:
+        return _fail(
+            f"unknown action type {str(kind)[:40]!r}; expected one of {', '.join(ACTION_TYPES)}", rationale
+        )
+    values = {}
+    for key in ACTION_FIELDS[kind]:
+        value = raw_action.get(key)
+        values[key] = value if isinstance(value, str) else ""
+    return ParsedResponse(rationale=rationale, action=Action(type=kind, **values))

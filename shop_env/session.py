@@ -1,0 +1,349 @@
+"""The canonical recorded shopping session: a list of (page, human action, rationale) steps.
+
+Everything in the project flows from this model: loaders produce `Session`s, the replay env and the
+context builder consume them. On disk a session is one JSON Lines row (SPEC section 6):
+
+    {"session_id": "s-001", "source": "synthetic", "persona": null,
+     "steps": [{"observation": "<html>...</html>", "url": null,
+                "action": {"type": "click", "name": "search_results.trail_shoe.view_product"},
+                "rationale": "This one looks light.", "timestamp": null}]}
+
+Keys we do not know are kept in `extra` and written back unchanged, so nothing is lost in a round trip.
+Every malformed value raises `SessionFormatError`, which names the file, line, step and field.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shop_env.atomic_io import atomic_write
+
+CLICK = "click"
+TYPE_AND_SUBMIT = "type_and_submit"
+TERMINATE = "terminate"
+ACTION_TYPES: tuple[str, ...] = (CLICK, TYPE_AND_SUBMIT, TERMINATE)
+"""The paper's action space, in the order its tables list them."""
+
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    CLICK: ("name",),
+    TYPE_AND_SUBMIT: ("name", "text"),
+    TERMINATE: (),
+}
+"""String fields each action type carries (SPEC section 1)."""
+
+
+class SessionFormatError(ValueError):
+    """A session, step or action that does not fit the canonical format, with where it was found."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | os.PathLike | None = None,
+        line: int | None = None,
+        step: int | None = None,
+        field: str | None = None,
+    ):
+        self.file = None if file is None else str(file)
+        self.line = line
+        self.step = step
+        self.field = field
+        self.reason = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.file is not None:
+            where.append(self.file if self.line is None else f"{self.file}:{self.line}")
+        elif self.line is not None:
+            where.append(f"line {self.line}")
+        if self.step is not None:
+            where.append(f"step {self.step}")
+        if self.field is not None:
+            where.append(f"field '{self.field}'")
+        return (", ".join(where) + ": " if where else "") + self.reason
+
+    def located(self, *, file=None, line=None, step=None) -> SessionFormatError:
+        """The same error with the outer location filled in where it was still unknown."""
+        return SessionFormatError(
+            self.reason,
+            file=self.file if self.file is not None else file,
+            line=self.line if self.line is not None else line,
+            step=self.step if self.step is not None else step,
+            field=self.field,
+        )
+
+
+def _require_str(value: Any, field_name: str, *, allow_empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise SessionFormatError(
+            f"expected a string, got {type(value).__name__} {_preview(value)}", field=field_name
+        )
+    if not allow_empty and not value.strip():
+        raise SessionFormatError("expected a non-empty string", field=field_name)
+    return value
+
+
+def _optional_str(value: Any, field_name: str) -> str | None:
+    return None if value is None else _require_str(value, field_name)
+
+
+def _preview(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Action:
+    """One human (or predicted) action: `click` {name}, `type_and_submit` {name, text}, `terminate` {}."""
+
+    type: str
+    name: str | None = None
+    text: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.type not in ACTION_TYPES:
+            raise SessionFormatError(
+                f"unknown action type {_preview(self.type)}; expected one of {', '.join(ACTION_TYPES)}",
+                field="action.type",
+            )
+        for key in ACTION_FIELDS[self.type]:
+            _require_str(getattr(self, key), f"action.{key}")
+        for key in ("name", "text"):
+            if key not in ACTION_FIELDS[self.type] and getattr(self, key) is not None:
+                raise SessionFormatError(
+                    f"a {self.type} action takes no '{key}'", field=f"action.{key}"
+                )
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, *, action_map: Mapping[str, str | None] | None = None
+    ) -> Action | None:
+        """Build a gold action from its JSON object; `action_map` renames (or, to None, drops) types.
+
+        Gold actions are stricter than predictions: a click or input needs a non-empty `name`.
+
+        Returns None only when `action_map` maps the type to None (the caller asked to drop it).
+        """
+        if not isinstance(data, Mapping):
+            raise SessionFormatError(
+                f"expected an object, got {type(data).__name__} {_preview(data)}", field="action"
+            )
+        kind = data.get("type")
+        if action_map and kind in action_map:
+            kind = action_map[kind]
+            if kind is None:
+                return None
+        if kind not in ACTION_TYPES:
+            raise SessionFormatError(
+                f"unknown action type {_preview(kind)}; expected one of {', '.join(ACTION_TYPES)}"
+                " (pass an action mapping to the loader to rename or drop it)",
+                field="action.type",
+            )
+        if ACTION_FIELDS[kind]:
+            _require_str(data.get("name"), "action.name", allow_empty=False)
+        extra = {k: v for k, v in data.items() if k not in ("type", "name", "text")}
+        return cls(
+            type=kind,
+            name=data.get("name") if ACTION_FIELDS[kind] else _no_value(data, "name", kind),
+            text=data.get("text") if "text" in ACTION_FIELDS[kind] else _no_value(data, "text", kind),
+            extra=extra,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        for key in ACTION_FIELDS[self.type]:
+            out[key] = getattr(self, key)
+        out.update(self.extra)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    def __str__(self) -> str:
+        if self.type == CLICK:
+            return f"click({self.name})"
+        if self.type == TYPE_AND_SUBMIT:
+            return f"type_and_submit({self.name}, {self.text!r})"
+        return "terminate()"
+
+
+def _no_value(data: Mapping, key: str, kind: str) -> None:
+    """Terminate carries no name or text; a null or empty value is tolerated, anything else is not."""
+    if data.get(key) not in (None, ""):
+        raise SessionFormatError(f"a {kind} action takes no '{key}'", field=f"action.{key}")
+    return None
+
+
+STEP_KEYS = ("observation", "action", "rationale", "url", "timestamp")
+SESSION_KEYS = ("session_id", "source", "persona", "steps")
+
+
+@dataclass
+class Step:
+    """The page the human saw (simplified HTML) and the action they took on it."""
+
+    observation: str
+    action: Action
+    rationale: str | None = None
+    url: str | None = None
+    timestamp: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, *, action_map: Mapping[str, str | None] | None = None
+    ) -> Step | None:
+        if not isinstance(data, Mapping):
+            raise SessionFormatError(f"expected an object, got {type(data).__name__}")
+        if "observation" not in data:
+            raise SessionFormatError("missing (the page the human saw)", field="observation")
+        if "action" not in data:
+            raise SessionFormatError("missing (the human's action)", field="action")
+        action = Action.from_dict(data["action"], action_map=action_map)
+        if action is None:
+            return None
+        return cls(
+            observation=_require_str(data["observation"], "observation"),
+            action=action,
+            rationale=_optional_str(data.get("rationale"), "rationale"),
+            url=_optional_str(data.get("url"), "url"),
+            timestamp=_optional_str(data.get("timestamp"), "timestamp"),
+            extra={k: v for k, v in data.items() if k not in STEP_KEYS},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "observation": self.observation,
+            "url": self.url,
+            "action": self.action.to_dict(),
+            "rationale": self.rationale,
+            "timestamp": self.timestamp,
+            **self.extra,
+        }
+
+
+@dataclass
+class Session:
+    """One shopper's recorded visit: ordered steps, the last usually a `terminate`."""
+
+    session_id: str
+    steps: list[Step]
+    source: str | None = None
+    persona: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def actions(self) -> list[Action]:
+        return [step.action for step in self.steps]
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, *, action_map: Mapping[str, str | None] | None = None
+    ) -> Session:
+        """Validate one canonical session object; errors carry the step index and field."""
+        if not isinstance(data, Mapping):
+            raise SessionFormatError(
+                f"expected a JSON object per line, got {type(data).__name__}"
+            )
+        session_id = data.get("session_id")
+        if isinstance(session_id, int) and not isinstance(session_id, bool):
+            session_id = str(session_id)
+        _require_str(session_id, "session_id", allow_empty=False)
+        raw_steps = data.get("steps")
+        if not isinstance(raw_steps, list):
+            raise SessionFormatError(
+                f"expected a list of steps, got {type(raw_steps).__name__}", field="steps"
+            )
+        if not raw_steps:
+            raise SessionFormatError("a session needs at least one step", field="steps")
+        steps = []
+        for index, raw in enumerate(raw_steps):
+            try:
+                step = Step.from_dict(raw, action_map=action_map)
+            except SessionFormatError as err:
+                raise err.located(step=index) from None
+            if step is not None:
+                steps.append(step)
+        if not steps:
+            raise SessionFormatError(
+                "every step was dropped by the action mapping", field="steps"
+            )
+        return cls(
+            session_id=session_id,
+            steps=steps,
+            source=_optional_str(data.get("source"), "source"),
+            persona=_optional_str(data.get("persona"), "persona"),
+            extra={k: v for k, v in data.items() if k not in SESSION_KEYS},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "source": self.source,
+            "persona": self.persona,
+            "steps": [step.to_dict() for step in self.steps],
+            **self.extra,
+        }
+
+
+def _open_text(path: Path, mode: str):
+    if path.suffix == ".gz":
+        return gzip.open(path, mode + "t", encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
+
+
+def iter_jsonl(
+    path: str | os.PathLike, *, action_map: Mapping[str, str | None] | None = None
+) -> Iterator[Session]:
+    """Stream sessions from a canonical JSON Lines file (plain or .gz); blank lines are skipped."""
+    path = Path(path)
+    seen: dict[str, int] = {}
+    with _open_text(path, "r") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise SessionFormatError(
+                    f"not valid JSON ({err.msg} at column {err.colno})", file=path, line=line_no
+                ) from None
+            try:
+                session = Session.from_dict(data, action_map=action_map)
+            except SessionFormatError as err:
+                raise err.located(file=path, line=line_no) from None
+            if session.session_id in seen:
+                raise SessionFormatError(
+                    f"duplicate session_id {session.session_id!r} (first on line "
+                    f"{seen[session.session_id]})",
+                    file=path,
+                    line=line_no,
+                    field="session_id",
+                )
+            seen[session.session_id] = line_no
+            yield session
+
+
+def read_jsonl(
+    path: str | os.PathLike, *, action_map: Mapping[str, str | None] | None = None
+) -> list[Session]:
+    return list(iter_jsonl(path, action_map=action_map))
+
+
+def write_jsonl(sessions: Iterable[Session], path: str | os.PathLike) -> Path:
+    """Write sessions atomically (temp file + rename), gzip when the name ends in .gz."""
+    with atomic_write(path) as handle:
+        for session in sessions:
+            handle.write(json.dumps(session.to_dict(), ensure_ascii=False) + "\n")
+    return Path(path)
