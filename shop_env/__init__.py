@@ -1,1 +1,54 @@
-"""Shop-R1 session-replay environment, data and rewards."""
+"""Shop-R1 session data, simplified HTML, rewards, metrics and the session-replay Gymnasium env.
+
+Importing the package registers `ShopR1/SessionReplay-v0`. Public names load lazily, so
+`import shop_env` stays cheap (no torch, no HTML parser) until a name is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from gymnasium.envs.registration import register, registry
+
+ENV_ID = "ShopR1/SessionReplay-v0"
+
+if ENV_ID not in registry:
+    register(id=ENV_ID, entry_point="shop_env.replay_env:SessionReplayEnv")
+
+_EXPORTS = {
+    "Action": "shop_env.session",
+    "Step": "shop_env.session",
+    "Session": "shop_env.session",
+    "SessionFormatError": "shop_env.session",
+    "ACTION_TYPES": "shop_env.session",
+    "read_jsonl": "shop_env.session",
+    "write_jsonl": "shop_env.session",
+    "load_sessions": "shop_env.loaders",
+    "bundled_sessions": "shop_env.loaders",
+    "resolve_sessions": "shop_env.loaders",
+    "simplify_html": "shop_env.simplify_html",
+    "interactive_elements": "shop_env.simplify_html",
+    "parse_response": "shop_env.response_format",
+    "ParsedResponse": "shop_env.response_format",
+    "format_response": "shop_env.response_format",
+    "SessionReplayEnv": "shop_env.replay_env",
+    "observation_at": "shop_env.replay_env",
+}
+__all__ = ["ENV_ID", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'shop_env' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from shop_env.loaders import bundled_sessions, load_sessions, resolve_sessions
+    from shop_env.replay_env import SessionReplayEnv, observation_at
+    from shop_env.response_format import ParsedResponse, format_response, parse_response
+    from shop_env.session import ACTION_TYPES, Action, Session, SessionFormatError, Step, read_jsonl, write_jsonl
+    from shop_env.simplify_html import interactive_elements, simplify_html
