@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shop_env.session import ACTION_FIELDS, ACTION_TYPES, CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
@@ -30,7 +31,11 @@ EXAMPLE_RESPONSES: dict[str, dict] = {
     },
     TYPE_AND_SUBMIT: {
         RATIONALE_KEY: "I need new running shoes, so I'll search for them.",
-        ACTION_KEY: {"type": TYPE_AND_SUBMIT, "name": "header.search_box.search_input", "text": "running shoes"},
+        ACTION_KEY: {
+            "type": TYPE_AND_SUBMIT,
+            "name": "header.search_box.search_input",
+            "text": "running shoes",
+        },
     },
     TERMINATE: {
         RATIONALE_KEY: "Nothing here fits my budget, so I'm leaving.",
@@ -39,7 +44,7 @@ EXAMPLE_RESPONSES: dict[str, dict] = {
 }
 """One valid response per action type, shown to the model in the prompt and used by tests."""
 
-_FENCE = re.compile(r"\A```[A-Za-z0-9_-]*[ \t]*\r?\n(?P<body>.*?)\r?\n?```\Z", re.DOTALL)
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\r?\n(?P<body>.*?)\r?\n?```\Z", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,53 @@ class ParsedResponse:
 
 def format_response(rationale: str, action: Action) -> str:
     """The canonical serialization of a (rationale, action) pair: the SFT target and the oracle's text."""
-    return json.dumps(
-        {RATIONALE_KEY: rationale, ACTION_KEY: {k: v for k, v in action.to_dict().items() if k in ("type", *ACTION_FIELDS[action.type])}},
-        ensure_ascii=False,
-    )
+    keys = ("type", *ACTION_FIELDS[action.type])
+    action_object = {key: value for key, value in action.to_dict().items() if key in keys}
+    return json.dumps({RATIONALE_KEY: rationale, ACTION_KEY: action_object}, ensure_ascii=False)
+
+
+def json_body_span(text: str) -> tuple[int, int]:
+    """Where the JSON body sits in `text`: inside surrounding whitespace and one optional code fence.
+
+    Offsets index the original string, so token offsets of the raw response can be matched against
+    positions found in the body (the self-certainty rationale mask needs this).
+    """
+    start = len(text) - len(text.lstrip())
+    end = len(text.rstrip())
+    fenced = _FENCE.match(text, start, end)
+    if fenced:
+        start, end = fenced.span("body")
+        body = text[start:end]
+        start += len(body) - len(body.lstrip())
+        end -= len(body) - len(body.rstrip())
+    return start, max(start, end)
+
+
+def parse_action_object(raw: object) -> tuple[Action | None, str | None]:
+    """A predicted action from its JSON object: (action, None), or (None, why it is not one).
+
+    Predicted `name`/`text` values that are missing or not strings become "" (the format still holds,
+    the attribute reward then sees an empty value); keys an action type does not take are ignored.
+
+    >>> parse_action_object({"type": "click"})
+    (Action(type='click', name='', text=None), None)
+    >>> parse_action_object({"type": "scroll"})[1]
+    "unknown action type 'scroll'; expected one of click, type_and_submit, terminate"
+    """
+    if not isinstance(raw, Mapping):
+        return None, f"no '{ACTION_KEY}' object"
+    kind = raw.get("type")
+    if kind is None:
+        return None, f"the action has no 'type'; expected one of {', '.join(ACTION_TYPES)}"
+    if not isinstance(kind, str) or kind not in ACTION_TYPES:
+        return None, (
+            f"unknown action type {str(kind)[:40]!r}; expected one of {', '.join(ACTION_TYPES)}"
+        )
+    values = {}
+    for key in ACTION_FIELDS[kind]:
+        value = raw.get(key)
+        values[key] = value if isinstance(value, str) else ""
+    return Action(type=kind, **values), None
 
 
 def _fail(error: str, rationale: str | None = None) -> ParsedResponse:
@@ -70,8 +118,8 @@ def _fail(error: str, rationale: str | None = None) -> ParsedResponse:
 def parse_response(text: object, *, max_chars: int = MAX_RESPONSE_CHARS) -> ParsedResponse:
     """Parse a model response into (rationale, action); never raises.
 
-    Predicted `name`/`text` values that are missing or not strings become "" (the format still holds,
-    the attribute reward then sees an empty value); keys an action type does not take are ignored.
+    The format holds when the response is one JSON object with a string `rationale` and an `action`
+    object whose `type` is a known action type (see `parse_action_object` for its fields).
 
     >>> parse_response('{"rationale": "Done.", "action": {"type": "terminate"}}').action
     Action(type='terminate', name=None, text=None)
@@ -82,10 +130,8 @@ def parse_response(text: object, *, max_chars: int = MAX_RESPONSE_CHARS) -> Pars
         return _fail(f"response is {type(text).__name__}, not a string")
     if len(text) > max_chars:
         return _fail(f"response is {len(text):,} characters, over the {max_chars:,} limit")
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group("body").strip()
+    start, end = json_body_span(text)
+    body = text[start:end]
     if not body:
         return _fail("empty response")
     try:
@@ -100,17 +146,9 @@ def parse_response(text: object, *, max_chars: int = MAX_RESPONSE_CHARS) -> Pars
         return _fail(f"top-level JSON is {type(data).__name__}, expected an object")
     rationale = data.get(RATIONALE_KEY)
     if not isinstance(rationale, str):
-        return _fail(f"'{RATIONALE_KEY}' is {'missing' if rationale is None else type(rationale).__name__}, expected a string")
-    raw_action = data.get(ACTION_KEY)
-    if not isinstance(raw_action, dict):
-        return _fail(f"no '{ACTION_KEY}' object", rationale)
-    kind = raw_action.get("type")
-    if not isinstance(kind, str) or kind not in ACTION_TYPES:
-        return _fail(
-            f"unknown action type {str(kind)[:40]!r}; expected one of {', '.join(ACTION_TYPES)}", rationale
-        )
-    values = {}
-    for key in ACTION_FIELDS[kind]:
-        value = raw_action.get(key)
-        values[key] = value if isinstance(value, str) else ""
-    return ParsedResponse(rationale=rationale, action=Action(type=kind, **values))
+        found = "missing" if rationale is None else type(rationale).__name__
+        return _fail(f"'{RATIONALE_KEY}' is {found}, expected a string")
+    action, error = parse_action_object(data.get(ACTION_KEY))
+    if action is None:
+        return _fail(error, rationale)
+    return ParsedResponse(rationale=rationale, action=action)

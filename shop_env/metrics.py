@@ -1,0 +1,180 @@
+"""The paper's evaluation metrics (SPEC section 4; paper Tables 2, 3, 5).
+
+- Exact action accuracy: the type matches and, for a click, the name is equal (after stripping
+  whitespace); for a type_and_submit, the name is equal and ROUGE-L(text) reaches the threshold;
+  a terminate needs only the type. `exact_match` is the one definition; the binary reward uses it too.
+- Action type accuracy, and action type macro F1 over the action types present in the gold set.
+- The same per gold action type (Table 3), a confusion matrix and counts.
+
+All rates are fractions in [0, 1]; `as_percentages` turns them into the paper's percentages.
+A prediction of None (an unparseable response) is wrong in every metric and appears as "invalid".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shop_env.dars import thresholded_rouge_l
+from shop_env.response_format import parse_action_object
+from shop_env.session import ACTION_TYPES, CLICK, TYPE_AND_SUBMIT, Action, SessionFormatError
+
+INVALID = "invalid"
+"""The confusion-matrix column of predictions that are not an action."""
+DEFAULT_ROUGE_THRESHOLD = 0.75
+"""SPEC section 2; the same default as `RewardConfig.rouge_threshold`."""
+_COUNT_KEYS = frozenset({"support", "counts", "confusion"})
+
+
+def coerce_gold_action(value: Action | Mapping) -> Action:
+    """The human's action as an `Action`; a malformed one is a data error and raises."""
+    if isinstance(value, Action):
+        return value
+    try:
+        action = Action.from_dict(value)
+    except SessionFormatError as err:
+        raise SessionFormatError(f"gold action: {err}") from None
+    if action is None:
+        raise SessionFormatError("gold action: the action mapping dropped it")
+    return action
+
+
+def coerce_predicted_action(value: Action | Mapping | None) -> Action | None:
+    """A predicted action, or None when it is not one (which then counts as invalid)."""
+    if value is None or isinstance(value, Action):
+        return value
+    if isinstance(value, Mapping):
+        return parse_action_object(value)[0]
+    raise TypeError(
+        f"expected an Action, an action dict or None, got {type(value).__name__}; "
+        "parse raw responses with shop_env.parse_response(text).action first"
+    )
+
+
+def exact_match(
+    pred: Action | None, gold: Action, rouge_threshold: float = DEFAULT_ROUGE_THRESHOLD
+) -> bool:
+    """Whether a predicted action counts as the human's action (SPEC section 4).
+
+    >>> gold = Action("type_and_submit", name="header.search_box.search_input", text="running shoes")
+    >>> exact_match(Action("type_and_submit", name=" header.search_box.search_input", text="Running shoes"), gold)
+    True
+    >>> exact_match(Action("click", name="header.search_box.search_input"), gold)
+    False
+    """
+    if pred is None or pred.type != gold.type:
+        return False
+    if gold.type == CLICK:
+        return (pred.name or "").strip() == (gold.name or "").strip()
+    if gold.type == TYPE_AND_SUBMIT:
+        same_name = (pred.name or "").strip() == (gold.name or "").strip()
+        # thresholded_rouge_l is > 0 exactly when the similarity reaches a threshold above 0.
+        return same_name and (
+            rouge_threshold <= 0
+            or thresholded_rouge_l(pred.text or "", gold.text or "", rouge_threshold) > 0
+        )
+    return True
+
+
+def evaluate(
+    pred_actions: Sequence[Action | Mapping | None],
+    gold_actions: Sequence[Action | Mapping],
+    *,
+    rouge_threshold: float = DEFAULT_ROUGE_THRESHOLD,
+) -> dict[str, Any]:
+    """Exact and type accuracy, type macro F1, per gold type, confusion matrix and counts.
+
+    Per-type precision counts every prediction of that type (including those on other gold types);
+    a type never predicted has precision 0, and so F1 0, as scikit-learn's zero_division=0 does.
+    `per_type` lists the gold types present, in the paper's order.
+
+    >>> gold = [Action("click", name="a"), Action("click", name="b"), Action("terminate")]
+    >>> result = evaluate([Action("click", name="a"), Action("terminate"), None], gold)
+    >>> result["exact_acc"], result["type_acc"], result["type_macro_f1"]
+    (0.3333333333333333, 0.3333333333333333, 0.3333333333333333)
+    """
+    if len(pred_actions) != len(gold_actions):
+        raise ValueError(
+            f"{len(pred_actions)} predictions for {len(gold_actions)} gold actions; "
+            "they must pair up one to one"
+        )
+    if not gold_actions:
+        raise ValueError("nothing to evaluate: no gold actions")
+    golds = []
+    preds = []
+    for index, (pred, gold) in enumerate(zip(pred_actions, gold_actions, strict=True)):
+        try:
+            golds.append(coerce_gold_action(gold))
+            preds.append(coerce_predicted_action(pred))
+        except (SessionFormatError, TypeError) as err:
+            raise type(err)(f"example {index}: {err}") from None
+
+    columns = (*ACTION_TYPES, INVALID)
+    confusion = {gold_type: dict.fromkeys(columns, 0) for gold_type in ACTION_TYPES}
+    exact_by_type = dict.fromkeys(ACTION_TYPES, 0)
+    for pred, gold in zip(preds, golds, strict=True):
+        confusion[gold.type][INVALID if pred is None else pred.type] += 1
+        exact_by_type[gold.type] += exact_match(pred, gold, rouge_threshold)
+
+    total = len(golds)
+    support = {kind: sum(confusion[kind].values()) for kind in ACTION_TYPES}
+    predicted = {column: sum(row[column] for row in confusion.values()) for column in columns}
+    type_correct = sum(confusion[kind][kind] for kind in ACTION_TYPES)
+    per_type = {}
+    for kind in ACTION_TYPES:
+        if not support[kind]:
+            continue
+        hits = confusion[kind][kind]
+        precision = hits / predicted[kind] if predicted[kind] else 0.0
+        recall = hits / support[kind]
+        per_type[kind] = {
+            "exact_acc": exact_by_type[kind] / support[kind],
+            "type_acc": recall,
+            "precision": precision,
+            "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+            "support": support[kind],
+        }
+    return {
+        "exact_acc": sum(exact_by_type.values()) / total,
+        "type_acc": type_correct / total,
+        "type_macro_f1": sum(stats["f1"] for stats in per_type.values()) / len(per_type),
+        "per_type": per_type,
+        "confusion": confusion,
+        "counts": {
+            "total": total,
+            "exact": sum(exact_by_type.values()),
+            "type_correct": type_correct,
+            "invalid": predicted[INVALID],
+            "gold": support,
+            "predicted": predicted,
+        },
+    }
+
+
+def percent(fraction: float, digits: int = 2) -> str:
+    """A fraction as the paper prints it.
+
+    >>> percent(0.2772)
+    '27.72%'
+    """
+    return f"{100 * fraction:.{digits}f}%"
+
+
+def as_percentages(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The same nested dict with every rate x 100 (counts, support and the confusion matrix as is).
+
+    >>> as_percentages({"exact_acc": 0.25, "per_type": {"click": {"f1": 0.5, "support": 4}}})
+    {'exact_acc': 25.0, 'per_type': {'click': {'f1': 50.0, 'support': 4}}}
+    """
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if key in _COUNT_KEYS:
+            out[key] = value
+        elif isinstance(value, Mapping):
+            out[key] = as_percentages(value)
+        elif isinstance(value, float):
+            out[key] = 100 * value
+        else:
+            out[key] = value
+    return out
