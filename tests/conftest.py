@@ -1,0 +1,34 @@
+"""Shared fixtures: the recorded-format sessions and the tiny random model, loaded once per test session.
+
+The tiny model is built into the shop-r1 cache on first use (about 10 s: its tokenizer is SmolLM2's,
+read from the embedded GGUF) and reused afterwards, so tests that generate text stay fast and offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shop_env.session import Session, read_jsonl
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def fixture_sessions() -> list[Session]:
+    """Two short sessions in the canonical format, pages shaped like OPeRA's simplified HTML."""
+    return read_jsonl(FIXTURES / "real_format_sessions.jsonl")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_and_tokenizer():
+    """(model, tokenizer) of `tiny-random`: 2 layers, hidden 64, SmolLM2's tokenizer; eval mode, float32."""
+    from agents.models import load_model_and_tokenizer
+
+    return load_model_and_tokenizer("tiny-random")
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model_and_tokenizer):
+    return tiny_model_and_tokenizer[1]

@@ -1,0 +1,95 @@
+"""Prompts within a token budget: what is cut, in which order, with exact token counts."""
+
+import pytest
+
+from agents.context_builder import ContextBudgetError, Dropped, build_prompt, count_tokens, render
+from agents.prompts import PAGE_OMITTED, SYSTEM_PROMPT, build_messages
+from shop_env.replay_env import observation_at
+
+
+def _template_tokens(messages, tokenizer) -> int:
+    """Token count straight from the chat template, independent of build_prompt's own counting."""
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]
+    return len(ids)
+
+
+@pytest.fixture()
+def whole_observation(fixture_sessions):
+    return observation_at(fixture_sessions[0], 4, "whole")  # four past pages + the current one
+
+
+def test_prompt_that_fits_is_untouched_and_counted_exactly(whole_observation, tiny_tokenizer):
+    built = build_prompt(whole_observation, tiny_tokenizer)
+    assert built.dropped == Dropped() and not built.dropped
+    assert built.messages == build_messages(whole_observation)
+    assert built.text == render(built.messages, tiny_tokenizer)
+    assert built.text.endswith("<|im_start|>assistant\n")
+    assert built.n_tokens == _template_tokens(built.messages, tiny_tokenizer)
+
+
+@pytest.mark.parametrize("pages_to_drop", [1, 2, 4])
+def test_oldest_pages_go_first_and_no_more_than_needed(whole_observation, tiny_tokenizer, pages_to_drop):
+    pages = list(whole_observation["past_pages"])
+    target = build_messages(whole_observation, past_pages=[None] * pages_to_drop + pages[pages_to_drop:])
+    budget = _template_tokens(target, tiny_tokenizer)
+    built = build_prompt(whole_observation, tiny_tokenizer, max_tokens=budget + 10, max_new_tokens=10)
+    assert built.dropped == Dropped(pages=pages_to_drop, page_chars=0)
+    assert built.messages == target
+    assert built.n_tokens == budget
+    user = built.messages[1]["content"]
+    assert user.count(PAGE_OMITTED) == pages_to_drop
+    for page in pages[pages_to_drop:]:
+        assert page in user
+
+
+def test_current_page_is_shortened_from_the_end_after_all_past_pages(whole_observation, tiny_tokenizer):
+    no_pages = build_messages(whole_observation, past_pages=[None] * 4)
+    budget = _template_tokens(no_pages, tiny_tokenizer) - 150
+    built = build_prompt(whole_observation, tiny_tokenizer, max_tokens=budget)
+    assert built.dropped.pages == 4 and built.dropped.page_chars > 0
+    assert built.n_tokens == _template_tokens(built.messages, tiny_tokenizer) <= budget
+    system, user = (m["content"] for m in built.messages)
+    assert system == SYSTEM_PROMPT
+    page = whole_observation["page"]
+    kept = len(page) - built.dropped.page_chars
+    assert page[:kept] in user and page[: kept + 1] not in user
+    assert f"{built.dropped.page_chars} more characters of this page were cut" in user
+    for action in whole_observation["past_actions"]:
+        assert action in user
+    roomier = build_prompt(whole_observation, tiny_tokenizer, max_tokens=budget + 100)
+    assert roomier.dropped.page_chars < built.dropped.page_chars
+
+
+def test_reserved_new_tokens_count_against_the_budget(whole_observation, tiny_tokenizer):
+    full = build_prompt(whole_observation, tiny_tokenizer)
+    assert not build_prompt(whole_observation, tiny_tokenizer, max_tokens=full.n_tokens).dropped
+    assert build_prompt(whole_observation, tiny_tokenizer, max_tokens=full.n_tokens, max_new_tokens=1).dropped
+
+
+def test_instructions_and_history_are_never_cut(whole_observation, tiny_tokenizer):
+    floor = build_messages(whole_observation, page_html="", past_pages=[None] * 4)
+    with pytest.raises(ContextBudgetError, match="alone take .* tokens, over the budget of 99"):
+        build_prompt(whole_observation, tiny_tokenizer, max_tokens=100, max_new_tokens=1)
+    assert _template_tokens(floor, tiny_tokenizer) > 99
+
+
+def test_latest_context_ignores_past_pages(whole_observation, fixture_sessions, tiny_tokenizer):
+    forced = build_prompt(whole_observation, tiny_tokenizer, context="latest")
+    native = build_prompt(observation_at(fixture_sessions[0], 4, "latest"), tiny_tokenizer)
+    assert forced.text == native.text
+    assert whole_observation["past_pages"][0] not in forced.text
+
+
+def test_whole_context_rejects_a_latest_observation(fixture_sessions, tiny_tokenizer):
+    with pytest.raises(ValueError, match="context='whole' needs one past page per past action"):
+        build_prompt(observation_at(fixture_sessions[0], 2, "latest"), tiny_tokenizer, context="whole")
+
+
+@pytest.mark.parametrize(("max_tokens", "max_new_tokens"), [(100, 100), (10, -1)])
+def test_bad_budgets_are_rejected(whole_observation, tiny_tokenizer, max_tokens, max_new_tokens):
+    with pytest.raises(ValueError, match="max_"):
+        build_prompt(whole_observation, tiny_tokenizer, max_tokens=max_tokens, max_new_tokens=max_new_tokens)
+
+
+def test_count_tokens_adds_no_special_tokens(tiny_tokenizer):
+    assert count_tokens("<|im_start|>user", tiny_tokenizer) == len(tiny_tokenizer("<|im_start|>user", add_special_tokens=False)["input_ids"])
