@@ -1,0 +1,145 @@
+"""Training examples from recorded sessions, with prompts built exactly as the agent builds them at eval time.
+
+Both stages start from one step of one session (paper section 4.1):
+
+- RL (GRPO): `<context, gold action>` pairs. The prompt is `agents.context_builder.build_prompt` on
+  `shop_env.replay_env.observation_at`, the same two calls the evaluated policy makes, so a policy is
+  trained on exactly the prompts it is scored on. No rationale is used (the paper uses none in RL).
+- SFT: the same prompt plus the assistant turn `format_response(rationale, action)`, the canonical
+  response the reward and the parser agree on. TRL's SFTTrainer trains on the completion tokens only
+  (prompt-completion datasets get `completion_only_loss`), so the loss is on the assistant turn.
+
+`step_example` is the one place a step becomes a training example; the verl path imports it too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shop_env.response_format import format_response
+from shop_env.session import Session
+
+logger = logging.getLogger(__name__)
+
+MISSING_RATIONALE_POLICIES = ("skip", "empty")
+
+
+@dataclass(frozen=True)
+class PromptBudget:
+    """How prompts are built: the same knobs the agent's context builder takes at eval time."""
+
+    context: str = "whole"
+    """'whole' (past pages + past actions + current page) or 'latest' (past actions + current page)."""
+    max_prompt_tokens: int = 32_768
+    """Token budget of the prompt; the context builder drops the oldest past pages first to fit."""
+    max_new_tokens: int = 256
+    """Tokens reserved for the response, so prompt + response fits the model's context window."""
+
+    def __post_init__(self):
+        if self.context not in ("whole", "latest"):
+            raise ValueError(f"context must be 'whole' or 'latest', got {self.context!r}")
+        if self.max_prompt_tokens < 64:
+            raise ValueError(f"max_prompt_tokens={self.max_prompt_tokens} is too small for the system prompt; use >= 64")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+def step_example(session: Session, index: int, tokenizer: Any, budget: PromptBudget) -> dict[str, Any]:
+    """One step as a training row: chat `prompt` messages, the `gold_action` JSON and where it came from.
+
+    The row layout is fixed (verl stores it in `extra_info`); `rationale` is the recorded one or "".
+    """
+    from agents.context_builder import build_prompt
+    from shop_env.replay_env import observation_at
+
+    observation = observation_at(session, index, budget.context)
+    built = build_prompt(
+        observation,
+        tokenizer,
+        max_tokens=budget.max_prompt_tokens,
+        context=budget.context,
+        max_new_tokens=budget.max_new_tokens,
+    )
+    step = session.steps[index]
+    return {
+        "prompt": [dict(message) for message in built.messages],
+        "gold_action": step.action.to_json(),
+        "action_type": step.action.type,
+        "rationale": step.rationale or "",
+        "session_id": session.session_id,
+        "step_index": int(index),
+        "prompt_tokens": int(built.n_tokens),
+        "dropped_pages": int(built.dropped),
+    }
+
+
+def iter_steps(sessions: Iterable[Session], max_steps_per_session: int | None = None) -> Iterator[tuple[Session, int]]:
+    """Every (session, step index) pair in order; `max_steps_per_session` keeps the first N of each session."""
+    for session in sessions:
+        count = len(session.steps) if max_steps_per_session is None else min(len(session.steps), max_steps_per_session)
+        for index in range(count):
+            yield session, index
+
+
+def select_steps(
+    sessions: Sequence[Session], *, max_examples: int | None = None, seed: int = 0
+) -> list[tuple[Session, int]]:
+    """All steps, or a seeded sample of `max_examples` of them kept in session order (a fixed, reproducible subset)."""
+    import random
+
+    pairs = list(iter_steps(sessions))
+    if max_examples is None or max_examples >= len(pairs):
+        return pairs
+    if max_examples < 1:
+        raise ValueError(f"max_examples must be >= 1 or None, got {max_examples}")
+    chosen = sorted(random.Random(seed).sample(range(len(pairs)), max_examples))
+    return [pairs[i] for i in chosen]
+
+
+def rl_rows(pairs: Iterable[tuple[Session, int]], tokenizer: Any, budget: PromptBudget) -> list[dict[str, Any]]:
+    """GRPO rows: `prompt` (chat messages), `gold_action` (JSON) plus provenance columns."""
+    return [step_example(session, index, tokenizer, budget) for session, index in pairs]
+
+
+def sft_rows(
+    pairs: Iterable[tuple[Session, int]],
+    tokenizer: Any,
+    budget: PromptBudget,
+    *,
+    missing_rationale: str = "skip",
+) -> tuple[list[dict[str, Any]], int]:
+    """SFT rows (`prompt` + assistant `completion`) and how many steps had no rationale.
+
+    A step without a recorded rationale is skipped (`missing_rationale="skip"`) or trained with an
+    empty rationale (`"empty"`); the count is returned so the caller can report it, never lose it silently.
+    """
+    if missing_rationale not in MISSING_RATIONALE_POLICIES:
+        raise ValueError(f"missing_rationale must be one of {MISSING_RATIONALE_POLICIES}, got {missing_rationale!r}")
+    rows, missing = [], 0
+    for session, index in pairs:
+        step = session.steps[index]
+        if not step.rationale:
+            missing += 1
+            if missing_rationale == "skip":
+                continue
+        row = step_example(session, index, tokenizer, budget)
+        row["completion"] = [{"role": "assistant", "content": format_response(step.rationale or "", step.action)}]
+        rows.append(row)
+    if missing:
+        logger.warning(
+            "%d of the selected steps have no rationale; %s", missing,
+            "skipped them" if missing_rationale == "skip" else "trained them with an empty rationale",
+        )
+    return rows, missing
+
+
+def to_dataset(rows: list[dict[str, Any]]):
+    """A `datasets.Dataset` of the rows (TRL's trainers take one); an empty list is an error that says why."""
+    from datasets import Dataset
+
+    if not rows:
+        raise ValueError("no training examples: the data spec selected no steps (check --data and --max-examples)")
+    return Dataset.from_list(rows)

@@ -1,0 +1,297 @@
+"""Shop-R1 GRPO on one machine with TRL: the hybrid reward plus the rationale's self-certainty (paper Eq. 4).
+
+    maximize  E[ v(action) + alpha * s(rationale) ] - beta * KL(pi || pi_ref)
+
+v is `shop_env.rewards.score_response` (format + hierarchical DARS action reward, SPEC section 2); s is
+the self-certainty KL(U || p) of the policy's own next-token distributions over the rationale tokens,
+temperature-scaled like the sampler; alpha * s is added to the rule reward before TRL's group
+normalization, and logged as its own component.
+
+Run it (one command per recipe; `shop-r1 grpo --help` lists every flag):
+
+    shop-r1 grpo --preset cpu --model runs/sft/model --out runs/grpo      # embedded SmolLM2 on a CPU
+    shop-r1 grpo --preset paper --model runs/sft/model --out runs/grpo    # Qwen2.5-3B, 32k context, a GPU
+    shop-r1 grpo --preset cpu --action-reward binary                       # SFT + RL (binary) baseline
+    shop-r1 grpo --preset cpu --ablation no_dars                           # a Table 4 row
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from trl import GRPOConfig, GRPOTrainer
+
+from shop_env.response_format import parse_response
+from shop_env.rewards import RewardConfig, score_response
+from shop_env.self_certainty import rationale_mask_for, self_certainty
+from training.data import PromptBudget, rl_rows, select_steps, to_dataset
+from training.run_dir import RunDir, finish_run, run_callbacks, trainer_run_args
+
+logger = logging.getLogger(__name__)
+
+@dataclass
+class GRPORunConfig:
+    """One Shop-R1 GRPO run. Defaults are the paper's (SPEC section 3); presets override a few fields."""
+
+    model: str = "Qwen/Qwen2.5-3B-Instruct"
+    """Policy to start from: `smollm2`, `tiny-random`, an HF id or a local path (usually the SFT run's `model/`)."""
+    data: str = "bundled:train"
+    """Sessions to draw <context, action> pairs from: `bundled:train`, a file or directory `load_sessions` reads."""
+    out: str = "runs/grpo"
+    """Run directory: config.json, metrics.jsonl, tensorboard/, checkpoints/, model/, plots/."""
+    seed: int = 0
+    """Seeds the example subset, the data order, sampling and initialization."""
+    context: str = "whole"
+    """Prompt context: 'whole' (past pages + actions, the paper's default) or 'latest' (Table 5)."""
+    max_prompt_tokens: int = 32_768
+    """Prompt budget; the paper pads/truncates to 32k. The context builder drops the oldest pages first."""
+    max_completion_tokens: int = 256
+    """Response length cap. Not given in the paper: a response is one JSON object with a one-sentence
+    rationale (60-120 tokens with Qwen's tokenizer), so 256 leaves room without paying for rambling."""
+    max_examples: int | None = None
+    """Use a seeded subset of this many steps (None: every step of every session)."""
+    max_steps: int = 500
+    """Optimizer steps (paper: 500)."""
+    learning_rate: float = 1e-7
+    """Adam learning rate (paper: 1e-7)."""
+    num_generations: int = 8
+    """Group size G: completions sampled per prompt, normalized together. Not given in the paper; 8 is
+    the common GRPO choice and keeps 8 prompts x 8 = 64 completions per step, the paper's global batch."""
+    prompts_per_step: int = 8
+    """Distinct prompts per optimizer step; completions per step = prompts_per_step * num_generations."""
+    micro_batch_size: int = 1
+    """Completions per forward/backward (paper: per-device batch 1); the rest is gradient accumulation."""
+    temperature: float = 0.6
+    """Sampling temperature of the rollouts, also applied to the logits self-certainty reads (paper: 0.6)."""
+    beta: float = 0.001
+    """KL penalty weight to the reference (initial) policy (paper: 0.001)."""
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    """The hybrid reward: alpha (0.005), DARS factor (1000), ROUGE threshold (0.75), action reward, format."""
+    save_steps: int = 50
+    """Checkpoint every N optimizer steps (and at the end); `--resume` continues from the last one."""
+    bf16: bool = False
+    """Train in bfloat16 (GPUs with bf16 support); CPU runs stay in float32."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: needed for 32k prompts on one GPU, slower."""
+
+    def __post_init__(self):
+        if isinstance(self.reward, dict):
+            self.reward = RewardConfig(**self.reward)
+        PromptBudget(self.context, self.max_prompt_tokens, self.max_completion_tokens)  # validates the three
+        if self.num_generations < 2:
+            raise ValueError(f"num_generations={self.num_generations}: GRPO needs a group of at least 2 completions")
+        for name in ("max_steps", "prompts_per_step", "micro_batch_size", "save_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.completions_per_step % self.micro_batch_size:
+            raise ValueError(
+                f"micro_batch_size={self.micro_batch_size} must divide prompts_per_step * num_generations = "
+                f"{self.completions_per_step}; pick a divisor such as {self.num_generations}"
+            )
+        if not 0 < self.temperature:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.learning_rate <= 0 or self.beta < 0:
+            raise ValueError(f"need learning_rate > 0 and beta >= 0, got {self.learning_rate} and {self.beta}")
+
+    @property
+    def completions_per_step(self) -> int:
+        return self.prompts_per_step * self.num_generations
+
+    @property
+    def budget(self) -> PromptBudget:
+        return PromptBudget(self.context, self.max_prompt_tokens, self.max_completion_tokens)
+
+
+def completion_text(completion: Any) -> str:
+    """The response string of a TRL completion: a chat turn list (conversational) or a plain string."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        content = completion[-1].get("content", "")
+        return content if isinstance(content, str) else ""
+    return ""
+
+
+class ShopR1Reward:
+    """The hybrid reward as a TRL reward function; every component is logged as `reward/<name>`.
+
+    TRL calls it with the batch's prompts and completions and the dataset columns as keyword
+    arguments (`gold_action`, and `self_certainty` when the trainer computed it). It returns
+    `score_response(...).total` per completion, which already includes alpha * self-certainty, so TRL's
+    group normalization sees the sum, as Eq. 4 asks.
+    """
+
+    __name__ = "shop_r1"
+
+    def __init__(self, config: RewardConfig):
+        self.config = config
+
+    def __call__(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        gold_action: Sequence[str],
+        self_certainty: Sequence[float | None] | None = None,
+        log_metric: Any = None,
+        **kwargs: Any,
+    ) -> list[float]:
+        certainties = self_certainty if self_certainty is not None else [None] * len(completions)
+        texts = [completion_text(completion) for completion in completions]
+        breakdowns = [
+            score_response(text, json.loads(gold), self.config, self_certainty=s)
+            for text, gold, s in zip(texts, gold_action, certainties, strict=True)
+        ]
+        if log_metric is not None:
+            for key in breakdowns[0].as_dict():
+                log_metric(key, sum(b.as_dict()[key] for b in breakdowns) / len(breakdowns))
+            log_metric("parse/ok_rate", sum(parse_response(text).ok for text in texts) / len(texts))
+        return [breakdown.total for breakdown in breakdowns]
+
+
+class ShopR1GRPOTrainer(GRPOTrainer):
+    """TRL's GRPOTrainer plus the rationale's self-certainty, read from the rollout's own logits.
+
+    Where the logits come from: TRL computes rewards right after generation, before any policy
+    forward with gradients (the loss forward runs after the advantages exist, and its fused LM head
+    never materializes the (B, T, V) logits anyway). The one place the policy's full next-token logits
+    exist before the reward is generation itself: every decoding step projects the new position
+    through the LM head. A forward hook on the LM head turns each step's logits (B, 1, V) into
+    KL(U || p) per position with `shop_env.self_certainty` at the sampling temperature, so there is
+    no extra forward pass and no (B, T, V) buffer. `_calculate_rewards` then averages them over each
+    completion's rationale tokens and passes the result to the reward functions as `self_certainty`.
+
+    With `certainty_weight == 0` (the no-rationale ablation, binary baselines) nothing is hooked.
+    """
+
+    def __init__(self, *args: Any, certainty_weight: float = 0.0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.certainty_weight = certainty_weight
+        self._rollout_certainty: list[torch.Tensor] | None = None
+        if certainty_weight and self.use_vllm:
+            raise ValueError(
+                "self-certainty reads the policy's logits during transformers generation; vLLM does not expose "
+                "them. Train with use_vllm=False, set alpha=0, or use the verl path (training/verl/)."
+            )
+        text_config = self.model.config.get_text_config()
+        if certainty_weight and getattr(text_config, "final_logit_softcapping", None):
+            raise ValueError(
+                f"{text_config.model_type} soft-caps its logits after the LM head, which the self-certainty hook "
+                "reads before the cap; use a model without final_logit_softcapping or alpha=0"
+            )
+
+    @contextmanager
+    def _record_certainty_per_position(self) -> Iterator[list[torch.Tensor]]:
+        """Collect KL(U || p) of each decoding step's next-token distribution, one (B,) tensor per step."""
+        head = self.accelerator.unwrap_model(self.model).get_output_embeddings()
+        steps: list[torch.Tensor] = []
+
+        def hook(module, inputs, output):
+            logits = output[:, -1:, :].float()  # (B, 1, V): the distribution the sampler draws this step from
+            ones = torch.ones(logits.shape[:2], dtype=torch.bool, device=logits.device)  # (B, 1)
+            steps.append(self_certainty(logits, ones, self.temperature))  # (B,)
+
+        handle = head.register_forward_hook(hook)
+        try:
+            yield steps
+        finally:
+            handle.remove()
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if not self.certainty_weight:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        with self._record_certainty_per_position() as steps:
+            completion_ids, logprobs = super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+            )
+        per_position = torch.stack(steps, dim=1) if steps else torch.zeros(len(completion_ids), 0)  # (B, T)
+        longest = max((len(ids) for ids in completion_ids), default=0)
+        if per_position.shape != (len(completion_ids), longest):
+            raise RuntimeError(
+                f"the LM head ran {per_position.shape[1]} times for {len(completion_ids)} completions of up to "
+                f"{longest} tokens; self-certainty needs one LM-head call per generated token (plain sampling, "
+                "no speculative or assisted decoding)"
+            )
+        self._rollout_certainty = [per_position[i, : len(ids)].cpu() for i, ids in enumerate(completion_ids)]
+        return completion_ids, logprobs
+
+    def rationale_certainty(self, completion_ids: Sequence[Sequence[int]]) -> list[float | None]:
+        """Mean KL(U || p) over each completion's rationale tokens; None when there is no rationale to score."""
+        if self._rollout_certainty is None or len(self._rollout_certainty) != len(completion_ids):
+            raise RuntimeError("no per-position self-certainty recorded for this batch of completions")
+        values: list[float | None] = []
+        tokenizer = self.processing_class
+        for ids, per_position in zip(completion_ids, self._rollout_certainty, strict=True):
+            text = tokenizer.decode(ids, skip_special_tokens=True)  # the text TRL hands the reward
+            mask = torch.as_tensor(rationale_mask_for(tokenizer, text, ids), dtype=torch.bool)  # (T,)
+            values.append(float(per_position[mask].mean()) if mask.any() else None)
+        return values
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        if self.certainty_weight:
+            for row, value in zip(inputs, self.rationale_certainty(completion_ids_list), strict=True):
+                row["self_certainty"] = value
+            self._rollout_certainty = None
+        return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+
+
+def grpo_args(config: GRPORunConfig, run_dir: RunDir) -> GRPOConfig:
+    """TRL's GRPOConfig for a run: one generation batch (prompts_per_step x G completions) per optimizer step."""
+    accumulation = config.completions_per_step // config.micro_batch_size
+    return GRPOConfig(
+        **trainer_run_args(run_dir, seed=config.seed, max_steps=config.max_steps, save_steps=config.save_steps, bf16=config.bf16),
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="constant",  # verl's default, which the paper's runs used; TRL's default decays linearly
+        warmup_steps=0,
+        per_device_train_batch_size=config.micro_batch_size,
+        gradient_accumulation_steps=accumulation,
+        generation_batch_size=config.completions_per_step,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_tokens,
+        temperature=config.temperature,
+        beta=config.beta,
+        gradient_checkpointing=config.gradient_checkpointing,
+        remove_unused_columns=False,  # the reward reads gold_action; provenance columns stay for the logs
+        log_completions=False,
+    )
+
+
+def build_trainer(config: GRPORunConfig, run_dir: RunDir, model: Any, tokenizer: Any, dataset: Any, callbacks: list) -> ShopR1GRPOTrainer:
+    """The Shop-R1 trainer for an already loaded policy and dataset (tests and the benchmark build it directly)."""
+    return ShopR1GRPOTrainer(
+        model=model,
+        reward_funcs=[ShopR1Reward(config.reward)],
+        args=grpo_args(config, run_dir),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        certainty_weight=config.reward.alpha,
+    )
+
+
+def run_grpo(config: GRPORunConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Train with GRPO into `config.out`; returns the run summary (also written to summary.json)."""
+    import transformers
+
+    from agents.models import load_model_and_tokenizer
+    from shop_env.loaders import resolve_sessions
+
+    run_dir = RunDir(config.out)
+    checkpoint = run_dir.prepare_resume(resume)
+    run_dir.record_config(config, resuming=resume)
+    transformers.set_seed(config.seed)
+    model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)
+    pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
+    dataset = to_dataset(rl_rows(pairs, tokenizer, config.budget))
+    metrics, callbacks = run_callbacks(run_dir)
+    trainer = build_trainer(config, run_dir, model, tokenizer, dataset, callbacks)
+    logger.info("GRPO on %d <context, action> pairs from %s; resuming from %s", len(dataset), config.data, checkpoint)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    return finish_run(trainer, run_dir, metrics, stage="grpo", examples=len(dataset))

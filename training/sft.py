@@ -1,0 +1,127 @@
+"""SFT cold start with TRL's SFTTrainer: learn to write the rationale + action JSON from recorded sessions.
+
+Each example is one step of a session: the prompt the agent sees at eval time (whole-session context
+within the token budget) and the assistant turn `format_response(rationale, action)`. The dataset is
+prompt-completion, so TRL's SFTTrainer computes the loss on the assistant tokens only.
+
+    shop-r1 sft --preset cpu --out runs/sft                  # embedded SmolLM2 on a CPU
+    shop-r1 sft --preset paper --out runs/sft                # Qwen2.5-3B, 32k context, 4 epochs, lr 2e-5
+    shop-r1 sft --preset cpu --max-steps 2 --model tiny-random --out /tmp/sft   # a smoke test
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from training.data import MISSING_RATIONALE_POLICIES, PromptBudget, select_steps, sft_rows, to_dataset
+from training.run_dir import RunDir, finish_run, run_callbacks, trainer_run_args
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SFTRunConfig:
+    """One SFT run. Defaults are the paper's (SPEC section 3); presets override a few fields."""
+
+    model: str = "Qwen/Qwen2.5-3B-Instruct"
+    """Model to fine-tune: `smollm2`, `tiny-random`, an HF id or a local path."""
+    data: str = "bundled:train"
+    """Sessions with rationales: `bundled:train`, or a file or directory `load_sessions` reads."""
+    out: str = "runs/sft"
+    """Run directory: config.json, metrics.jsonl, tensorboard/, checkpoints/, model/, plots/."""
+    seed: int = 0
+    """Seeds the example subset, the data order and initialization."""
+    context: str = "whole"
+    """Prompt context: 'whole' (past pages + actions, the paper's SFT) or 'latest' (Table 5)."""
+    max_prompt_tokens: int = 32_768
+    """Prompt budget (paper: 32k); the context builder drops the oldest past pages first to fit."""
+    max_completion_tokens: int = 256
+    """Room for the assistant turn; an example is cut at prompt + this many tokens."""
+    max_examples: int | None = None
+    """Train on a seeded subset of this many steps (None: every step with a rationale)."""
+    missing_rationale: str = "skip"
+    """Steps without a recorded rationale: 'skip' them or train them with an empty rationale ('empty')."""
+    epochs: float = 4.0
+    """Passes over the examples (paper: 4)."""
+    learning_rate: float = 2e-5
+    """AdamW learning rate (paper: 2e-5), TRL's linear decay."""
+    batch_size: int = 64
+    """Examples per optimizer step (paper: global batch 64)."""
+    micro_batch_size: int = 1
+    """Examples per forward/backward (paper: per-device batch 1); the rest is gradient accumulation."""
+    max_steps: int | None = None
+    """Stop after this many optimizer steps (None: run the epochs)."""
+    save_steps: int = 200
+    """Checkpoint every N optimizer steps (and at the end); `--resume` continues from the last one."""
+    bf16: bool = False
+    """Train in bfloat16 (GPUs with bf16 support); CPU runs stay in float32."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: needed for 32k prompts on one GPU, slower."""
+
+    def __post_init__(self):
+        PromptBudget(self.context, self.max_prompt_tokens, self.max_completion_tokens)  # validates the three
+        if self.missing_rationale not in MISSING_RATIONALE_POLICIES:
+            raise ValueError(f"missing_rationale must be one of {MISSING_RATIONALE_POLICIES}, got {self.missing_rationale!r}")
+        if self.epochs <= 0 or self.learning_rate <= 0:
+            raise ValueError(f"need epochs > 0 and learning_rate > 0, got {self.epochs} and {self.learning_rate}")
+        if self.micro_batch_size < 1 or self.batch_size % self.micro_batch_size:
+            raise ValueError(
+                f"micro_batch_size={self.micro_batch_size} must be >= 1 and divide batch_size={self.batch_size}"
+            )
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
+        if self.save_steps < 1:
+            raise ValueError(f"save_steps must be >= 1, got {self.save_steps}")
+
+    @property
+    def budget(self) -> PromptBudget:
+        return PromptBudget(self.context, self.max_prompt_tokens, self.max_completion_tokens)
+
+
+def sft_args(config: SFTRunConfig, run_dir: RunDir):
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **trainer_run_args(
+            run_dir, seed=config.seed, max_steps=config.max_steps or -1, save_steps=config.save_steps, bf16=config.bf16
+        ),
+        num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.micro_batch_size,
+        gradient_accumulation_steps=config.batch_size // config.micro_batch_size,
+        max_length=config.max_prompt_tokens + config.max_completion_tokens,
+        completion_only_loss=True,  # loss on the assistant turn only
+        packing=False,
+        gradient_checkpointing=config.gradient_checkpointing,
+    )
+
+
+def run_sft(config: SFTRunConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Fine-tune into `config.out`; returns the run summary (also written to summary.json)."""
+    import torch
+    import transformers
+    from trl import SFTTrainer
+
+    from agents.models import load_model_and_tokenizer
+    from shop_env.loaders import resolve_sessions
+
+    run_dir = RunDir(config.out)
+    checkpoint = run_dir.prepare_resume(resume)
+    run_dir.record_config(config, resuming=resume)
+    transformers.set_seed(config.seed)
+    model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)
+    pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
+    rows, missing = sft_rows(pairs, tokenizer, config.budget, missing_rationale=config.missing_rationale)
+    dataset = to_dataset([{"prompt": row["prompt"], "completion": row["completion"]} for row in rows])
+    metrics, callbacks = run_callbacks(run_dir)
+    trainer = SFTTrainer(
+        model=model, args=sft_args(config, run_dir), train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks
+    )
+    logger.info("SFT on %d examples (%d steps without a rationale: %s)", len(dataset), missing, config.missing_rationale)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    return finish_run(
+        trainer, run_dir, metrics, stage="sft", examples=len(dataset), steps_without_rationale=missing,
+        missing_rationale=config.missing_rationale,
+    )
