@@ -1,0 +1,100 @@
+"""Benchmarks: Shop-R1's hot paths measured side by side with the floor they are built on.
+
+Run them with `python -m benchmarks [--quick] [--only NAME]` from the repo root (`make bench` runs
+the quick set). Each benchmark module has `run(quick: bool) -> dict` returning one JSON-ready record:
+
+    {"benchmark": "env_steps", "ratios": {"oracle_vs_bare": 0.61, ...},
+     "targets": {"oracle_vs_bare": 0.5, ...}, "numbers": {"oracle_steps_per_s": 14200.0, ...},
+     "pinned_core": 1, "notes": "..."}
+
+`ratios` compare the project's code with a baseline timed in the same run (interleaved rounds, so
+machine noise hits both sides alike); `targets` are the minimum ratio or number the project keeps.
+Speed is measured only here, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Throughput of one workload over several timed rounds, in items per second."""
+
+    best: float
+    """The fastest round: the least disturbed by other processes (timeit's advice)."""
+    median: float
+    """The median round, to show how noisy the machine was."""
+    items: int
+    """Items processed per round."""
+
+
+def interleaved_rates(workloads: Mapping[str, Callable[[], int]], *, rounds: int) -> dict[str, Rate]:
+    """Time each workload `rounds` times, round-robin, after one untimed warm-up call each.
+
+    A workload processes a fixed batch and returns how many items it handled. Interleaving means a
+    burst of load from another process slows every side of a ratio, not just one.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    for workload in workloads.values():
+        workload()
+    per_round: dict[str, list[float]] = {name: [] for name in workloads}
+    items: dict[str, int] = {}
+    for _ in range(rounds):
+        for name, workload in workloads.items():
+            start = time.perf_counter()
+            count = workload()
+            elapsed = time.perf_counter() - start
+            items[name] = count
+            per_round[name].append(count / elapsed if elapsed > 0 else float("inf"))
+    return {
+        name: Rate(best=max(rates), median=statistics.median(rates), items=items[name])
+        for name, rates in per_round.items()
+    }
+
+
+def timed(function: Callable[[], object]) -> tuple[object, float]:
+    """Call `function` once; return its result and the wall time in seconds."""
+    start = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - start
+
+
+@contextmanager
+def pinned_to_one_core() -> Iterator[int]:
+    """Run the block on one CPU core (the last one this process may use); yields the core's number.
+
+    The targets are per core: pinning keeps a multi-threaded library from borrowing the other core
+    and makes the numbers comparable across machines with different core counts.
+    """
+    allowed = os.sched_getaffinity(0)
+    core = max(allowed)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield core
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    """This process's resident set size now, in MiB, from /proc/self/statm."""
+    with open("/proc/self/statm") as handle:
+        resident_pages = int(handle.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, rounded for reports; inf when the denominator is 0."""
+    return round(numerator / denominator, 4) if denominator else float("inf")

@@ -1,0 +1,264 @@
+"""Fuzzing: whatever a half-trained model emits, the parser, the reward and the env never raise, and
+every reward is finite and within [0, max]; corrupted data files fail loudly at the right place.
+
+Deterministic (derandomize=True, no example database, no deadline) so CI always tries the same cases.
+`SHOP_R1_FUZZ_EXAMPLES` sets the examples per property (default 200); for a long run:
+
+    SHOP_R1_FUZZ_EXAMPLES=20000 .venv/bin/python -m pytest tests/test_fuzz.py --hypothesis-show-statistics
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shop_env.metrics import evaluate
+from shop_env.response_format import EXAMPLE_RESPONSES, MAX_RESPONSE_CHARS, format_response, parse_response
+from shop_env.rewards import ABLATIONS, RewardBreakdown, RewardConfig, max_reward, score_action, score_response
+from shop_env.session import ACTION_TYPES, CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, read_jsonl
+
+FIXTURE = Path(__file__).parent / "fixtures" / "real_format_sessions.jsonl"
+EXAMPLES = int(os.environ.get("SHOP_R1_FUZZ_EXAMPLES", "200"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+TEN_MB = 10 * 2**20
+
+CONFIGS = [
+    RewardConfig(),
+    *(RewardConfig.ablation(name) for name in ABLATIONS),
+    RewardConfig(rouge_threshold=0.0),
+    RewardConfig(rouge_threshold=1.0),
+]
+"""The paper's config, every reward ablation, and both threshold extremes (0 runs the full LCS)."""
+
+# Every code point, lone surrogates included (hypothesis leaves category Cs out by default).
+any_char = st.characters(exclude_categories=())
+any_text = st.text(any_char, max_size=300)
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | any_text
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(any_text, children, max_size=4),
+    max_leaves=12,
+)
+element_names = st.lists(
+    st.text(st.characters(categories=("Ll", "Nd"), include_characters="_"), min_size=1, max_size=12),
+    min_size=1,
+    max_size=4,
+).map(".".join)
+gold_actions = st.one_of(
+    st.builds(Action, st.just(CLICK), name=element_names | st.text(any_char, min_size=1, max_size=40)),
+    st.builds(Action, st.just(TYPE_AND_SUBMIT), name=element_names, text=any_text),
+    st.just(Action(TERMINATE)),
+)
+configs = st.sampled_from(CONFIGS)
+
+
+@st.composite
+def mutated_responses(draw) -> str:
+    """A valid response (for a drawn action or a paper example), then a few random edits."""
+    if draw(st.booleans()):
+        text = json.dumps(draw(st.sampled_from(list(EXAMPLE_RESPONSES.values()))))
+    else:
+        text = format_response(draw(any_text), draw(gold_actions))
+    for _ in range(draw(st.integers(0, 4))):
+        edit = draw(st.sampled_from(["delete", "insert", "replace", "duplicate", "truncate", "fence", "swap_type"]))
+        at = draw(st.integers(0, len(text)))
+        if edit == "delete":
+            text = text[:at] + text[at + draw(st.integers(1, 20)) :]
+        elif edit == "insert":
+            text = text[:at] + draw(st.text(any_char, min_size=1, max_size=10)) + text[at:]
+        elif edit == "replace" and at < len(text):
+            text = text[:at] + draw(any_char) + text[at + 1 :]
+        elif edit == "duplicate":
+            text = text[:at] + text[at : at + 40] + text[at:]
+        elif edit == "truncate":
+            text = text[:at]
+        elif edit == "fence":
+            text = "```json\n" + text + "\n```"
+        elif edit == "swap_type":
+            text = text.replace(draw(st.sampled_from(ACTION_TYPES)), draw(any_text | st.sampled_from(ACTION_TYPES)), 1)
+    return text
+
+
+@st.composite
+def nested_json(draw) -> str:
+    """JSON nested far past the parser's recursion limit, alone or where the response keeps its action."""
+    depth = draw(st.integers(1, 60_000))
+    opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}"), ('{"type":', "}")]))
+    close = draw(st.booleans())
+    nested = opener * depth + ("0" + closer * depth if close else "")
+    place = draw(st.sampled_from(["alone", "action", "name", "rationale"]))
+    if place == "alone":
+        return nested
+    if place == "action":
+        return '{"rationale": "x", "action": ' + nested + "}"
+    if place == "name":
+        return '{"rationale": "x", "action": {"type": "click", "name": ' + nested + "}}"
+    return '{"rationale": ' + nested + ', "action": {"type": "terminate"}}'
+
+
+invalid_unicode = st.binary(max_size=200).map(lambda raw: raw.decode("utf-8", errors="surrogateescape"))
+responses = st.one_of(any_text, mutated_responses(), nested_json(), invalid_unicode)
+non_strings = st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_size=50), json_values)
+
+
+def check_breakdown(breakdown: RewardBreakdown, gold: Action, config: RewardConfig, certainty=None) -> None:
+    """Every term finite and >= 0; the total within [0, max_reward + alpha x s]."""
+    assert isinstance(breakdown, RewardBreakdown)
+    for key, value in breakdown.as_dict().items():
+        assert isinstance(value, float) and math.isfinite(value) and value >= 0, (key, value)
+    bound = max_reward(gold, config)
+    if breakdown.self_certainty is not None:
+        assert certainty is not None and breakdown.self_certainty == float(certainty)
+        bound += config.alpha * breakdown.self_certainty
+    assert breakdown.total <= bound * (1 + 1e-12), (breakdown.total, bound)
+
+
+@FUZZ
+@given(st.one_of(responses, non_strings))
+def test_parse_response_never_raises_and_round_trips(text):
+    parsed = parse_response(text)
+    assert parsed.ok == (parsed.error is None)
+    if parsed.ok:
+        assert isinstance(parsed.rationale, str) and parsed.action.type in ACTION_TYPES
+        again = parse_response(format_response(parsed.rationale, parsed.action))
+        assert (again.rationale, again.action) == (parsed.rationale, parsed.action)
+    else:
+        assert isinstance(parsed.error, str) and parsed.error
+
+
+@FUZZ
+@given(responses, gold_actions, configs)
+def test_score_response_is_finite_and_bounded(text, gold, config):
+    breakdown = score_response(text, gold, config)
+    check_breakdown(breakdown, gold, config)
+    parsed = parse_response(text)
+    if not parsed.ok:
+        assert breakdown.total == 0 and breakdown.error == parsed.error
+
+
+@FUZZ
+@given(gold_actions, configs, any_text)
+def test_copying_the_human_earns_exactly_the_maximum(gold, config, rationale):
+    breakdown = score_response(format_response(rationale, gold), gold, config)
+    check_breakdown(breakdown, gold, config)
+    assert breakdown.total == pytest.approx(max_reward(gold, config), rel=1e-12)
+
+
+@FUZZ
+@given(
+    responses,
+    gold_actions,
+    configs,
+    st.one_of(st.none(), st.floats(), st.integers(-(10**30), 10**30), any_text, st.booleans()),
+)
+def test_self_certainty_of_any_value_keeps_the_reward_finite(text, gold, config, certainty):
+    check_breakdown(score_response(text, gold, config, self_certainty=certainty), gold, config, certainty)
+
+
+@FUZZ
+@given(st.one_of(json_values, gold_actions, non_strings), gold_actions, configs)
+def test_score_action_on_any_object(predicted, gold, config):
+    check_breakdown(score_action(predicted, gold, config), gold, config)
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.one_of(st.none(), gold_actions, json_values), gold_actions), min_size=1, max_size=20))
+def test_evaluate_rates_stay_in_unit_interval(pairs):
+    preds, golds = zip(*pairs)
+    preds = [p if p is None or isinstance(p, (Action, dict)) else None for p in preds]
+    result = evaluate(preds, golds)
+    for key in ("exact_acc", "type_acc", "type_macro_f1"):
+        assert 0.0 <= result[key] <= 1.0
+    assert result["exact_acc"] <= result["type_acc"]
+    assert result["counts"]["total"] == len(pairs)
+
+
+TEN_MB_RESPONSES = {
+    "plain": "x" * TEN_MB,
+    "words": "buy " * (TEN_MB // 4),
+    "open_brackets": "[" * TEN_MB,
+    "lone_surrogates": "\ud800" * TEN_MB,
+    "long_rationale": json.dumps({"rationale": "y" * TEN_MB, "action": {"type": "terminate"}}),
+    "long_name": json.dumps({"rationale": "r", "action": {"type": "click", "name": "a " * (TEN_MB // 2)}}),
+    "fenced": "```json\n" + "z" * TEN_MB + "\n```",
+}
+
+
+@pytest.mark.parametrize("kind", list(TEN_MB_RESPONSES))
+def test_ten_megabyte_responses_fail_the_format_cleanly(kind):
+    text = TEN_MB_RESPONSES[kind]
+    assert len(text) >= TEN_MB
+    parsed = parse_response(text)
+    assert not parsed.ok and "limit" in parsed.error
+    gold = Action(CLICK, name="search_results.trail_runner.view_product")
+    breakdown = score_response(text, gold)
+    assert breakdown.total == 0 and breakdown.error == parsed.error
+
+
+@pytest.mark.parametrize("config", [RewardConfig(), RewardConfig(rouge_threshold=0.0)], ids=["paper", "threshold0"])
+def test_megabyte_values_in_an_action_dict_are_scored_not_crashed(config):
+    """Actions given as objects skip the response length limit, so the ROUGE-L path sees them whole."""
+    value = "search_results " * (2**20 // 15)
+    gold = Action(TYPE_AND_SUBMIT, name="header.search_box.search_input", text="running shoes")
+    breakdown = score_action({"type": TYPE_AND_SUBMIT, "name": value, "text": value}, gold, config)
+    check_breakdown(breakdown, gold, config)
+    assert breakdown.type == config.type_weight
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="owner of shop_env/response_format.py: parse_action_object has no length limit on name/text, "
+    "so a 10 MB value in an action dict (env.step / score_action) spends 3-11 s in the rouge tokenizer "
+    "and LCS; reject values over MAX_RESPONSE_CHARS as parse_response rejects long responses, then "
+    "remove this xfail",
+)
+def test_action_values_over_the_response_limit_fail_the_format():
+    value = "a " * MAX_RESPONSE_CHARS
+    breakdown = score_action({"type": CLICK, "name": value}, Action(CLICK, name="a"))
+    assert breakdown.total == 0 and "limit" in (breakdown.error or "")
+
+
+# ---- the env: every kind of agent output, whole episodes ----
+
+agent_outputs = st.one_of(
+    responses,
+    non_strings,
+    gold_actions,
+    st.fixed_dictionaries({"response": st.one_of(responses, non_strings)}, optional={"self_certainty": json_scalars}),
+)
+
+
+@pytest.fixture(scope="module")
+def env():
+    from shop_env.replay_env import SessionReplayEnv
+
+    return SessionReplayEnv(read_jsonl(FIXTURE), context="whole")
+
+
+@FUZZ
+@given(outputs=st.lists(agent_outputs, min_size=1, max_size=25), first=st.integers(0, 100))
+def test_env_step_never_raises_on_agent_output(env, outputs, first):
+    observation, _ = env.reset(options={"index": first % len(env.sessions)})
+    for output in outputs:
+        gold = env.session.steps[int(observation["step_index"])].action
+        observation, reward, terminated, truncated, info = env.step(output)
+        assert env.observation_space.contains(observation)
+        certainty = output.get("self_certainty") if isinstance(output, dict) and "response" in output else None
+        check_breakdown(info["breakdown"], gold, env.reward_config, certainty)
+        assert reward == info["breakdown"].total and not truncated
+        if info["parse_error"] is not None:
+            assert observation["last_action_error"] == info["parse_error"]
+        if terminated:
+            observation, _ = env.reset(options={"index": (first := first + 1) % len(env.sessions)})
