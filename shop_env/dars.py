@@ -27,11 +27,12 @@ them 0). A similarity below `rouge_threshold` counts as 0; at or above it the so
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from rouge_score import rouge_scorer, tokenizers
+from rouge_score import rouge_scorer
 
 from shop_env.session import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
 
@@ -49,14 +50,21 @@ TYPE_NAME_VALUE_WEIGHT = 0.1
 
 THRESHOLD_SLACK = 1e-12
 """rouge-score computes 2PR/(P+R) in floating point, which can land one rounding step below a
-similarity that is exactly the threshold (e.g. P=6/7, R=6/9 is 0.75); the slack keeps those at it."""
+similarity that is exactly the threshold ("a b c" vs "a b c d e" is 2*3/8 = 0.75 but computes as
+0.7499999999999999); the slack keeps those at the threshold."""
 
 _CACHED_PAIR_CHARS = 512
 """Only pairs this short are memoised: GRPO groups repeat the same short names, and long strings
 would make the cache hold megabytes."""
 
 _SCORER = rouge_scorer.RougeScorer(["rougeL"])
-_TOKENIZER = tokenizers.DefaultTokenizer()
+_ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
+"""rouge-score's default tokens: lowercase, then the runs of ASCII letters and digits."""
+
+
+def rouge_token_count(text: str) -> int:
+    """How many tokens rouge-score's default tokenizer makes of `text`, without building them."""
+    return sum(1 for _ in _ROUGE_TOKEN.finditer(text.lower()))
 
 
 def rouge_l(prediction: str, reference: str) -> float:
@@ -93,11 +101,10 @@ def thresholded_rouge_l(prediction: str, reference: str, threshold: float) -> fl
     """
     if prediction.strip() == reference.strip():
         return 1.0
-    if threshold > 0:
-        n = len(_TOKENIZER.tokenize(prediction))
-        m = len(_TOKENIZER.tokenize(reference))
-        if n == 0 or m == 0 or 2 * min(n, m) / (n + m) < threshold - THRESHOLD_SLACK:
-            return 0.0
+    n = rouge_token_count(prediction)
+    m = rouge_token_count(reference)
+    if n == 0 or m == 0 or 2 * min(n, m) / (n + m) < threshold - THRESHOLD_SLACK:
+        return 0.0
     similarity = rouge_l(prediction, reference)
     return similarity if similarity >= threshold - THRESHOLD_SLACK else 0.0
 

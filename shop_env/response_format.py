@@ -89,6 +89,8 @@ def parse_action_object(raw: object) -> tuple[Action | None, str | None]:
 
     Predicted `name`/`text` values that are missing or not strings become "" (the format still holds,
     the attribute reward then sees an empty value); keys an action type does not take are ignored.
+    A value longer than `MAX_RESPONSE_CHARS` fails, as a response that long would: actions handed
+    over as objects (`score_action`, the env) must not spend seconds in ROUGE-L either.
 
     >>> parse_action_object({"type": "click"})
     (Action(type='click', name='', text=None), None)
@@ -107,6 +109,10 @@ def parse_action_object(raw: object) -> tuple[Action | None, str | None]:
     values = {}
     for key in ACTION_FIELDS[kind]:
         value = raw.get(key)
+        if isinstance(value, str) and len(value) > MAX_RESPONSE_CHARS:
+            return None, (
+                f"action '{key}' is {len(value):,} characters, over the {MAX_RESPONSE_CHARS:,} limit"
+            )
         values[key] = value if isinstance(value, str) else ""
     return Action(type=kind, **values), None
 

@@ -262,6 +262,8 @@ def _rationale_reward(
     if self_certainty is None:
         return 0.0, None, None
     try:
+        if isinstance(self_certainty, str | bytes):
+            raise TypeError("text is not a self-certainty")
         value = float(self_certainty)
     except (TypeError, ValueError, RuntimeError):
         return 0.0, None, f"self-certainty {self_certainty!r} is not a number; rationale reward set to 0"
