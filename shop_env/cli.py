@@ -3,6 +3,8 @@ implementation lazily, so `shop-r1 --help` stays fast and torch loads only when 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(
@@ -31,6 +33,31 @@ def replay(
     loaded = resolve_sessions(sessions)
     chosen = make_policy(policy, sessions=loaded, seed=seed, max_tokens=max_tokens, context=context)
     replay_session(loaded, chosen, session_id=session_id, context=context, seed=seed)
+
+
+@app.command("make-sessions")
+def make_sessions(
+    n: int = typer.Option(..., "--n", min=1, help="Number of sessions to generate."),
+    out: Path = typer.Option(..., "--out", help="Output file: canonical JSON Lines, gzip-compressed when it ends in .gz."),
+    seed: int = typer.Option(0, "--seed", help="Run seed; the same seed and --n give the same sessions."),
+    split_name: str = typer.Option("procedural", "--split-name", help="Session id prefix: ids are <split-name>-00000, ..."),
+) -> None:
+    """Generate procedural-shop sessions: a persona-driven shopper browsing a deterministic shop."""
+    from rich.console import Console
+
+    from shop_env.procedural_shop.shopper import check_split_name, write_sessions
+
+    try:
+        check_split_name(split_name)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--split-name") from None
+    stats = write_sessions(out, n, seed, split_name=split_name)
+    mix = ", ".join(f"{kind} {share:.1%}" for kind, share in stats["action_mix"].items())
+    Console().print(
+        f"Wrote {stats['sessions']} sessions ({stats['steps']} steps, {stats['mean_steps']} per session) to {out}\n"
+        f"action mix: {mix}; page size: mean {stats['page_chars']['mean']:.0f} chars, "
+        f"p90 {stats['page_chars']['p90']} chars"
+    )
 
 
 def main() -> None:
