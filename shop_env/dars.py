@@ -3,11 +3,11 @@
 Once the predicted action type equals the human's, the type earns `type_weight` (0.3) whatever the
 type; only the harder types unlock more, through their sub-actions:
 
-| gold type       | attribute reward                           | value reward                                    |
-|-----------------|--------------------------------------------|-------------------------------------------------|
-| terminate       | none                                       | none                                            |
-| click           | +0.2 if `name` is non-empty                | + DARS x ROUGE-L(name)                          |
-| type_and_submit | +0.1 if `name` non-empty, +0.1 if `text` | + 0.1 x ROUGE-L(name) + DARS x ROUGE-L(text)   |
+| gold type       | attribute reward                              | value reward                                 |
+|-----------------|-----------------------------------------------|----------------------------------------------|
+| terminate       | none                                          | none                                         |
+| click           | +0.2 if `name` non-empty                      | + DARS x ROUGE-L(name)                       |
+| type_and_submit | +0.1 if `name` non-empty, +0.1 if `text` is   | + 0.1 x ROUGE-L(name) + DARS x ROUGE-L(text) |
 
 A wrong type earns nothing here. "Non-empty" means not blank after stripping whitespace. DARS (1000 by
 default) makes the long-text value worth far more than the type, so spamming the easy `terminate` is
@@ -23,6 +23,14 @@ characters. We keep that behaviour (it is the paper's metric) with one addition:
 oracle policy and the fix for identical strings the tokenizer reduces to nothing (rouge-score gives
 them 0). A similarity below `rouge_threshold` counts as 0; at or above it the soft value counts
 (SPEC section 2; the paper says "exceeds", the SPEC's "at or above" stands).
+
+A consequence worth knowing: sibling elements share most of a dotted name. A click on the wrong
+button of the right product, `search_results.trail_runner.add_to_cart` for
+`search_results.trail_runner.view_product`, shares 4 tokens of 7 and 6 (F = 8/13 ~ 0.62, below the
+threshold), but with a longer slug, `search_results.brooks_ghost_15_mens_running_shoe.add_to_cart`
+shares 8 tokens of 11 and 10 with the `view_product` name (F = 16/21 ~ 0.76) and earns 762 of the
+1000. That is the paper's metric; `experiments/reward_hacking.py` measures such near misses, and exact
+match (`shop_env.metrics`) compares names exactly.
 """
 
 from __future__ import annotations
