@@ -261,12 +261,16 @@ def _rationale_reward(
     bug) pays 0 and says so, because one NaN reward would poison a whole GRPO group's advantages."""
     if self_certainty is None:
         return 0.0, None, None
+    not_a_number = (
+        f"self-certainty of type {type(self_certainty).__name__} is not a number; "
+        "rationale reward set to 0"
+    )
+    if isinstance(self_certainty, str | bytes | bool):
+        return 0.0, None, not_a_number
     try:
-        if isinstance(self_certainty, str | bytes):
-            raise TypeError("text is not a self-certainty")
         value = float(self_certainty)
-    except (TypeError, ValueError, RuntimeError):
-        return 0.0, None, f"self-certainty {self_certainty!r} is not a number; rationale reward set to 0"
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of more than one value
+        return 0.0, None, not_a_number
     if not math.isfinite(value) or value < 0:
         return 0.0, None, f"self-certainty {value} is not a finite KL >= 0; rationale reward set to 0"
     return alpha * value, value, None

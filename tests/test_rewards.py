@@ -253,7 +253,7 @@ def test_format_failure_drops_the_rationale_reward_too():
     assert (result.total, result.rationale) == (0.0, 0.0)
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0, "12", b"1", object()])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0, "12", b"1", True, object(), [1.0, 2.0]])
 def test_unusable_self_certainty_pays_zero_and_says_why(bad):
     result = score_response(respond(TERMINATE_GOLD), TERMINATE_GOLD, self_certainty=bad)
     assert result.rationale == 0.0 and result.self_certainty is None
@@ -264,6 +264,8 @@ def test_tensor_self_certainty_is_read_as_a_float():
     torch = pytest.importorskip("torch")
     result = score_response(respond(TERMINATE_GOLD), TERMINATE_GOLD, self_certainty=torch.tensor(10.0))
     assert result.self_certainty == 10.0 and result.rationale == pytest.approx(0.05)
+    batch = score_response(respond(TERMINATE_GOLD), TERMINATE_GOLD, self_certainty=torch.ones(2))
+    assert batch.rationale == 0.0 and "not a number" in batch.error
 
 
 # ---- format failures ----
