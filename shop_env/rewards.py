@@ -269,7 +269,7 @@ def _rationale_reward(
         return 0.0, None, not_a_number
     try:
         value = float(self_certainty)
-    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of more than one value
+    except (TypeError, ValueError):  # ValueError also for a tensor of several values
         return 0.0, None, not_a_number
     if not math.isfinite(value) or value < 0:
         return 0.0, None, f"self-certainty {value} is not a finite KL >= 0; rationale reward set to 0"
