@@ -74,7 +74,7 @@ POLICIES: dict[str, Policy] = {
     "types right, values unrelated": types_right_values_unrelated,
     "types right, other element": types_right_other_element,
 }
-CONFIGS = {"default (DARS 1000)": RewardConfig(), "no DARS (factor 1)": RewardConfig.ablation("no_dars")}
+CONFIGS = {"DARS 1000": RewardConfig(), "no DARS": RewardConfig.ablation("no_dars")}
 
 
 def mean_rewards(session: Session) -> dict[str, dict[str, float]]:
@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
                         + ", ".join(f"{n} {k}" for k, n in result["action_types"].items()) + ")")
     table.add_column("policy")
     for config_name in CONFIGS:
-        table.add_column(f"{config_name}, this session", justify="right")
-        table.add_column(f"{config_name}, all {len(sessions)} sessions", justify="right")
+        table.add_column(f"{config_name}\nthis session", justify="right")
+        table.add_column(f"{config_name}\nall {len(sessions)}", justify="right")
     for policy_name in POLICIES:
         row = [policy_name]
         for config_name in CONFIGS:

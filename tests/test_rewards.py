@@ -413,3 +413,28 @@ def test_doctests_of_the_reward_modules():
                    shop_env.metrics):
         failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert tried > 0 and failures == 0, module.__name__
+
+
+def test_reward_hacking_experiment_runs_on_recorded_sessions(tmp_path):
+    """experiments/reward_hacking.py end to end: gold earns the maximum, DARS widens its margin."""
+    import importlib.util
+    from pathlib import Path
+
+    from shop_env.session import read_jsonl
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("reward_hacking", root / "experiments" / "reward_hacking.py")
+    experiment = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(experiment)
+    fixture = root / "tests" / "fixtures" / "real_format_sessions.jsonl"
+    result = experiment.main(["--sessions", str(fixture), "--out", str(tmp_path / "out.json")])
+    assert json.loads((tmp_path / "out.json").read_text()) == result
+
+    session = next(s for s in read_jsonl(fixture) if s.session_id == result["session_id"])
+    for name, config in experiment.CONFIGS.items():
+        rewards = result["mean_total_reward_per_step"][name]
+        best = sum(max_reward(step.action, config) for step in session.steps) / len(session)
+        assert rewards["gold"] == pytest.approx(best)
+        assert max(rewards.values()) == rewards["gold"]
+    default, no_dars = (result["mean_total_reward_per_step"][name] for name in experiment.CONFIGS)
+    assert default["gold"] / default["always-terminate"] > 100 * no_dars["gold"] / no_dars["always-terminate"]
