@@ -8,7 +8,6 @@ Or from the shell: `shop-r1 make-sessions --n 100 --seed 0 --out sessions.jsonl.
 """
 
 from shop_env.procedural_shop.catalog import DEFAULT_CATALOG_SEED, Catalog, Product
-from shop_env.procedural_shop.words import CATEGORIES
 from shop_env.procedural_shop.pages import Page, SearchState
 from shop_env.procedural_shop.shopper import (
     SOURCE,
@@ -18,6 +17,7 @@ from shop_env.procedural_shop.shopper import (
     make_sessions,
     simulate_session,
 )
+from shop_env.procedural_shop.words import CATEGORIES
 
 __all__ = [
     "CATEGORIES",

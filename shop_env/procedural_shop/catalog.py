@@ -16,7 +16,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from shop_env.procedural_shop.words import CATEGORIES, MODEL_NAMES, REVIEWERS, Category, ProductType, title_case
+from shop_env.procedural_shop.words import (
+    CATEGORIES,
+    MODEL_NAMES,
+    REVIEWERS,
+    Category,
+    ProductType,
+    pick_features,
+    title_case,
+)
 
 DEFAULT_CATALOG_SEED = 20250723
 """The catalog every bundled session was generated on (the paper's arXiv date)."""
@@ -234,7 +242,7 @@ def _make_product(
             break
     gender = rng.choice(GENDERS) if category.gendered else None
     material = rng.choice(ptype.materials)
-    features = tuple(rng.sample(ptype.features, rng.choice((1, 2, 2, 3))))
+    features = pick_features(rng, ptype.features, rng.choice((1, 2, 2, 3)))
     low, high = ptype.price_range
     price = round(math.exp(rng.uniform(math.log(low), math.log(high)))) - 0.01
     list_price = round(price * rng.uniform(1.15, 1.5)) - 0.01 if rng.random() < 0.2 else None

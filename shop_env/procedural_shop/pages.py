@@ -351,7 +351,9 @@ def render_product(
     return Page(
         kind="product",
         url=f"{BASE_URL}/p/{product.slug}" + (f"?{query}" if query else ""),
-        html=_document(f"{SHOP_NAME}: {product.title}", cart_count, body, query=from_search.query if from_search else ""),
+        html=_document(
+            f"{SHOP_NAME}: {product.title}", cart_count, body, query=from_search.query if from_search else ""
+        ),
         products=(product,),
         search=from_search,
         chosen=tuple(chosen.items()),

@@ -21,12 +21,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from rich.progress import track
 
-from shop_env.procedural_shop.catalog import GENDERS, Catalog, Product, slugify
+from shop_env.procedural_shop.catalog import Catalog, Product
 from shop_env.procedural_shop.pages import (
     ADD_TO_CART,
     BACK_TO_RESULTS,
@@ -37,7 +37,6 @@ from shop_env.procedural_shop.pages import (
     NEXT_PAGE,
     PRICE_BANDS,
     SEARCH_INPUT,
-    SORTS,
     CartLine,
     Page,
     SearchState,
@@ -53,215 +52,22 @@ from shop_env.procedural_shop.pages import (
     sort_option_name,
     view_product_name,
 )
-from shop_env.procedural_shop.words import CATEGORIES, Category
+from shop_env.procedural_shop.persona import (
+    GOOD_FIT,
+    OK_FIT,
+    Persona,
+    Query,
+    article,
+    capitalize,
+    fit,
+    make_persona,
+    make_query,
+)
 from shop_env.session import ACTION_TYPES, Action, Session, Step, write_jsonl
 
 SOURCE = "procedural-shop"
 MAX_STEPS = 16
 """Hard cap on a session's length; the shopper's patience ends most sessions far earlier."""
-
-GOOD_FIT = 3.2
-"""Fit score from which a product is what the shopper wants (right type, in budget, a wanted feature)."""
-OK_FIT = 2.2
-"""Fit score from which a product is worth a closer look."""
-
-STYLES: dict[str, float] = {
-    "decisive": 0.2,
-    "comparer": 0.25,
-    "searcher": 0.25,
-    "bargain hunter": 0.15,
-    "window shopper": 0.15,
-}
-"""Browsing style -> share of personas. Styles change how often the shopper refines, opens, filters, buys."""
-
-STYLE_SENTENCES: dict[str, tuple[str, ...]] = {
-    "decisive": ("I usually buy the first thing that fits.", "I don't like spending long on shopping sites."),
-    "comparer": ("I like to compare a few options and read reviews first.", "I always check the ratings before I buy."),
-    "searcher": ("I tend to rephrase my search until the results look right.", "I search a lot before clicking anything."),
-    "bargain hunter": ("I always look for the best deal.", "Price matters most to me."),
-    "window shopper": ("Honestly I'm mostly browsing today.", "I'm not sure I'll buy anything yet."),
-}
-
-OCCUPATIONS = (
-    "nurse", "software developer", "teacher", "graduate student", "retired engineer", "barista", "accountant",
-    "freelance designer", "truck driver", "marketing manager", "stay-at-home parent", "pharmacist",
-    "electrician", "college student", "sales associate", "chef", "lawyer", "photographer", "mechanic",
-    "data analyst", "librarian", "physical therapist", "small business owner", "warehouse worker",
-    "real estate agent", "social worker", "musician", "dental hygienist", "project manager", "veterinarian",
-)
-PLACES = (
-    "Ohio", "Texas", "Seattle", "a small town in Maine", "Chicago", "Atlanta", "Denver", "Phoenix",
-    "Boston", "San Diego", "Minneapolis", "rural Kentucky", "Portland", "Miami", "Nashville", "Detroit",
-)
-
-TYPO_RATE = 0.08
-"""Share of typed queries with one typo (swapped, dropped or doubled letter)."""
-
-
-@dataclass(frozen=True)
-class Persona:
-    """Who the shopper is. `text` is what a session records; the fields are what the text says."""
-
-    text: str
-    category: str
-    product_type: str
-    wanted: tuple[str, ...]
-    """Features or materials the shopper hopes for."""
-    budget: float
-    style: str
-    gender: str | None = None
-    size: str | None = None
-    color: str | None = None
-    brand: str | None = None
-    patience: int = 4
-    """Steps after which the urge to leave grows quickly."""
-
-
-def _article(phrase: str) -> str:
-    if phrase.endswith("s") and not phrase.endswith("ss"):
-        return phrase
-    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
-
-
-def _capitalize(sentence: str) -> str:
-    return sentence[:1].upper() + sentence[1:]
-
-
-def make_persona(rng: random.Random) -> Persona:
-    """A random shopper: who they are, what they need, their budget and how they browse."""
-    category: Category = rng.choice(CATEGORIES)
-    ptype = rng.choice(category.types)
-    wanted = tuple(rng.sample(ptype.features, rng.choice((1, 1, 2))))
-    if rng.random() < 0.3:
-        wanted += (rng.choice(ptype.materials),)
-    low, high = ptype.price_range
-    typical = math.exp(rng.uniform(math.log(low), math.log(high)))
-    budget = max(10.0, round(typical * rng.uniform(0.9, 1.6) / 5) * 5)
-    style = rng.choices(list(STYLES), weights=list(STYLES.values()))[0]
-    gender = rng.choice(GENDERS[:2]) if category.gendered else None
-    size = rng.choice(category.size_options) if ptype.sized else None
-    color = rng.choice(category.colors) if rng.random() < 0.4 else None
-    brand = rng.choice(category.brands) if rng.random() < 0.2 else None
-    patience = {"decisive": 3, "window shopper": 3, "comparer": 5, "searcher": 4, "bargain hunter": 4}[style]
-    patience = max(2, patience + rng.choice((-1, 0, 0, 1)))
-
-    age = rng.randint(19, 74)
-    who = f"I'm a {age}-year-old {rng.choice(OCCUPATIONS)} from {rng.choice(PLACES)}."
-    need = " and ".join(wanted)
-    for_whom = f" {gender.lower()}" if gender and rng.random() < 0.5 else ""
-    sentences = [
-        who,
-        f"{_capitalize(rng.choice(ptype.reasons))}, so I need{for_whom} {_article(ptype.name)} ({need}).",
-        rng.choice(
-            (f"My budget is about ${budget:.0f}.", f"I don't want to spend more than ${budget:.0f}.",
-             f"I'd like to keep it under ${budget:.0f}.")
-        ),
-        rng.choice(STYLE_SENTENCES[style]),
-    ]
-    if size:
-        sentences.append(f"I need {category.size_label} {size}.")
-    if color:
-        sentences.append(f"I'd prefer {color}.")
-    if brand:
-        sentences.append(f"I've had good luck with {brand} before.")
-    return Persona(
-        text=" ".join(sentences),
-        category=category.slug,
-        product_type=ptype.name,
-        wanted=wanted,
-        budget=budget,
-        style=style,
-        gender=gender,
-        size=size,
-        color=color,
-        brand=brand,
-        patience=patience,
-    )
-
-
-def fit(persona: Persona, product: Product) -> float:
-    """How well a product matches the persona's need: type, wanted features, budget, rating, brand."""
-    if product.category != persona.category:
-        return 0.0
-    score = 2.0 if product.product_type == persona.product_type else 0.5
-    traits = set(product.features) | {product.material} | set(product.colors)
-    score += 0.7 * sum(1 for want in persona.wanted if want in traits)
-    if product.price <= persona.budget:
-        score += 1.0
-    elif product.price <= persona.budget * 1.15:
-        score += 0.3
-    else:
-        score -= 1.0
-    if product.rating >= 4.3:
-        score += 0.4
-    elif product.rating < 3.6:
-        score -= 0.7
-    if persona.brand and product.brand == persona.brand:
-        score += 0.5
-    if persona.color and persona.color in product.colors:
-        score += 0.3
-    if persona.gender and product.gender and product.gender not in (persona.gender, "Unisex"):
-        score -= 1.5
-    return score
-
-
-def _typo(rng: random.Random, query: str) -> str:
-    words = query.split()
-    candidates = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
-    if not candidates:
-        return query
-    i = rng.choice(candidates)
-    word = words[i]
-    j = rng.randrange(1, len(word) - 1)
-    kind = rng.choice(("swap", "drop", "double"))
-    if kind == "swap":
-        word = word[:j] + word[j + 1] + word[j] + word[j + 2 :]
-    elif kind == "drop":
-        word = word[:j] + word[j + 1 :]
-    else:
-        word = word[:j] + word[j] + word[j:]
-    words[i] = word
-    return " ".join(words)
-
-
-@dataclass(frozen=True)
-class Query:
-    """A search as typed (`text`, maybe with a typo) and as meant (`intended`), for the rationale."""
-
-    text: str
-    intended: str
-
-
-GENDER_SPELLINGS = {"Men's": ("mens", "men's", "men"), "Women's": ("womens", "women's", "women")}
-
-
-def make_query(rng: random.Random, persona: Persona, catalog: Catalog, avoid: set[str]) -> Query:
-    """A query the way people type them: a synonym of the need, sometimes a feature, brand or price cap.
-
-    Tries a few times to avoid repeating an earlier query of the visit (`avoid`, lowercase).
-    """
-    ptype = catalog.product_types[persona.product_type]
-    words: list[str] = []
-    for _ in range(8):
-        words = [rng.choice((ptype.name, *ptype.synonyms))]
-        if rng.random() < 0.45:
-            words.insert(0, rng.choice(persona.wanted))
-        if persona.color and rng.random() < 0.15:
-            words.insert(0, persona.color)
-        if persona.gender and rng.random() < 0.3:
-            words.insert(0, rng.choice(GENDER_SPELLINGS[persona.gender]))
-        if persona.brand and rng.random() < 0.5:
-            words.insert(0, persona.brand.lower())
-        if rng.random() < (0.25 if persona.style == "bargain hunter" else 0.06):
-            words.append(f"under {persona.budget:.0f}")
-        if " ".join(words) not in avoid:
-            break
-    intended = " ".join(words)
-    text = _typo(rng, intended) if rng.random() < TYPO_RATE else intended
-    if rng.random() < 0.1:
-        text = text.capitalize()
-    return Query(text=text, intended=intended)
-
 
 def _say(rng: random.Random, templates: tuple[str, ...], **facts) -> str:
     return rng.choice(templates).format(**facts)
@@ -340,7 +146,7 @@ class _Visit:
     def search_rationale(self, page: Page, query: Query, previous: Query | None, reason: str) -> str:
         p = self.persona
         facts = dict(
-            need=_article(p.product_type), q=query.intended, budget=_price(p.budget),
+            need=article(p.product_type), q=query.intended, budget=_price(p.budget),
             old=previous.text if previous else "", want=p.wanted[0],
         )
         if previous is None or reason in ("start", "more"):
@@ -398,7 +204,7 @@ class _Visit:
                 "I don't feel like shopping right now, so I'll close the site.",
                 "Nothing on the front page grabs me; I'll come back later.",
                 "I'm short on time, I'll look for {need} another day.",
-            ), need=_article(p.product_type)))
+            ), need=article(p.product_type)))
 
         def browse_department() -> _Move:
             state = SearchState(category=department.slug)
@@ -430,11 +236,12 @@ class _Visit:
     def open_product(self, page: Page, section: str, product: Product, rationale: str) -> _Move:
         self.opened.append(product)
         from_search = page.search if page.kind == "search" else None
+        # Like most shops, the first colour is preselected; sizes must be picked.
+        preselected = {"color": product.colors[0]} if "color" in product.options else {}
         return _click(
             view_product_name(section, product),
             rationale,
-            # Like most shops, the first colour is preselected; sizes must be picked.
-            lambda: self.product_page(product, {"color": product.colors[0]} if "color" in product.options else {}, from_search),
+            lambda: self.product_page(product, preselected, from_search),
         )
 
     def on_search(self, page: Page) -> _Move:
@@ -555,7 +362,7 @@ class _Visit:
                     "I'm not finding {need} I like here. I'll stop for today.",
                 )
             return _terminate(_say(rng, templates, title=top.short_title, price=_price(top.price),
-                                   budget=_price(p.budget), need=_article(p.product_type)))
+                                   budget=_price(p.budget), need=article(p.product_type)))
 
         open_weight = 1.4 if best_fit >= GOOD_FIT else 0.6 if best_fit >= OK_FIT else 0.2
         open_weight *= {"comparer": 1.3, "decisive": 1.2, "window shopper": 1.1, "searcher": 0.6}.get(style, 1.0)
@@ -606,17 +413,19 @@ class _Visit:
         else:
             objection = "I'm not fully convinced yet"
         facts["objection"] = objection
-        facts["Objection"] = _capitalize(objection)
+        facts["Objection"] = capitalize(objection)
 
         def pick_option() -> _Move:
             option = missing[0]
             values = product.options[option]
             preferred = p.size if option != "color" else p.color
             value = preferred if preferred in values else rng.choice(values)
-            if value == preferred:
-                why = f"I need {option} {value}, so I'll select it." if option != "color" else f"I'll pick {value}; it's the color I wanted."
+            if value == preferred and option == "color":
+                why = f"I'll pick {value}; it's the color I wanted."
+            elif value == preferred:
+                why = f"I need {option} {value}, so I'll select it."
             else:
-                why = rng.choice((f"I'll go with {value} for the {option}.", f"{value} looks best, I'll choose that {option}."))
+                why = rng.choice((f"I'll go with {value} for the {option}.", f"{value} looks best, I'll choose that."))
             new_chosen = {**chosen, option: value}
             return _click(option_name(option, value), why, lambda: self.product_page(product, new_chosen, page.search))
 
@@ -735,7 +544,7 @@ def simulate_session(catalog: Catalog, session_id: str, seed: int) -> Session:
     rng = random.Random(seed)
     persona = make_persona(rng)
     visit = _Visit(rng=rng, catalog=catalog, persona=persona)
-    clock = datetime(2025, 3, 1, tzinfo=timezone.utc) + timedelta(seconds=rng.randrange(0, 120 * 86400))
+    clock = datetime(2025, 3, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(0, 120 * 86400))
     page = visit.home()
     steps: list[Step] = []
     while True:

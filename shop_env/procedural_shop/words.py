@@ -7,6 +7,7 @@ sentences belong to a department.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 
@@ -466,6 +467,20 @@ ACRONYMS: dict[str, str] = {
     "gore-tex": "GORE-TEX", "rc": "RC",
 }
 """Words that keep their own spelling in title case."""
+
+
+def pick_features(rng: random.Random, features: tuple[str, ...], count: int) -> tuple[str, ...]:
+    """`count` distinct features with at most one spec (a feature with a number: "2 person", "4k"),
+    so nothing is both "500 pieces" and "1000 pieces"."""
+    picked: list[str] = []
+    for feature in rng.sample(features, len(features)):
+        if len(picked) == count:
+            break
+        has_spec = any(ch.isdigit() for ch in feature)
+        if has_spec and any(any(ch.isdigit() for ch in other) for other in picked):
+            continue
+        picked.append(feature)
+    return tuple(picked)
 
 
 def title_case(phrase: str) -> str:
