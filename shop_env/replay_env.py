@@ -14,9 +14,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from shop_env.response_format import parse_response
 from shop_env.rewards import RewardBreakdown, RewardConfig, score_action, score_response
-from shop_env.session import Action, Session, SessionFormatError
+from shop_env.session import Action, Session
 
 CONTEXT_MODES = ("whole", "latest")
 """whole-session: past pages' HTML + past actions; latest-step: past actions + current page (Table 5)."""
@@ -73,15 +72,6 @@ def observation_at(session: Session, index: int, context: str = "whole") -> dict
         "past_actions": tuple(step.action.to_json() for step in past),
         "last_action_error": "",
     }
-
-
-def _as_action(action: Action | Mapping[str, Any]) -> Action | None:
-    if isinstance(action, Action):
-        return action
-    try:
-        return Action.from_dict(action)
-    except SessionFormatError:
-        return None
 
 
 class SessionReplayEnv(gym.Env[dict, str]):
@@ -212,36 +202,32 @@ class SessionReplayEnv(gym.Env[dict, str]):
                 f"session {self._session.session_id!r} is over after {len(self._session)} steps; call reset()"
             )
         gold = self._session.steps[self._index].action
-        breakdown, predicted = self._score(action, gold)
+        breakdown = self._score(action, gold)
+        predicted = breakdown.predicted_action
+        parse_error = breakdown.error if predicted is None else None
         self._last = {"breakdown": breakdown, "predicted": predicted, "gold": gold, "index": self._index}
         self._index += 1
         terminated = self._index >= len(self._session)
         observation = observation_at(self._session, self._index, self.context)
-        observation["last_action_error"] = breakdown.error or ""
+        observation["last_action_error"] = parse_error or ""
         info = {
             "reward": breakdown.as_dict(),
             "breakdown": breakdown,
             "gold_action": gold.to_dict(),
             "predicted_action": predicted.to_dict() if predicted else None,
-            "parse_error": breakdown.error,
+            "parse_error": parse_error,
             "session_id": self._session.session_id,
             "step_index": self._index - 1,
         }
         return observation, float(breakdown.total), terminated, False, info
 
-    def _score(self, action: Any, gold: Action) -> tuple[RewardBreakdown, Action | None]:
+    def _score(self, action: Any, gold: Action) -> RewardBreakdown:
         """Score any agent output (text, Action, action dict, response dict); never raises."""
-        config = self.reward_config
         if isinstance(action, Mapping) and "response" in action:
-            certainty = action.get("self_certainty")
-            text = action["response"]
-            breakdown = score_response(text, gold, config, self_certainty=certainty if isinstance(certainty, (int, float)) else None)
-        elif isinstance(action, (Action, Mapping)):
-            return score_action(action, gold, config), _as_action(action)
-        else:
-            text = action
-            breakdown = score_response(text, gold, config)
-        return breakdown, parse_response(text).action if breakdown.error is None else None
+            return score_response(action["response"], gold, self.reward_config, self_certainty=action.get("self_certainty"))
+        if isinstance(action, (Action, Mapping)):
+            return score_action(action, gold, self.reward_config)
+        return score_response(action, gold, self.reward_config)
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
@@ -262,7 +248,7 @@ class SessionReplayEnv(gym.Env[dict, str]):
         lines = [
             f"session {self._session.session_id} step {last['index'] + 1}/{len(self._session)}: "
             f"{page_title(page)!r}, {len(interactive_elements(page))} interactive elements",
-            f"  predicted: {last['predicted'] if last['predicted'] else '(invalid) ' + (breakdown.error or '')}",
+            f"  predicted: {last['predicted'] or '(invalid) ' + str(breakdown.error)}",
             f"  gold:      {last['gold']}",
             "  reward:    "
             + ", ".join(f"{key.split('/', 1)[1]}={value:.4g}" for key, value in breakdown.as_dict().items() if value is not None),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from shop_env.dars import hierarchical_action_reward, max_hierarchical_action_reward
@@ -140,6 +140,8 @@ class RewardBreakdown:
     """alpha x s, 0 when s is None."""
     error: str | None = None
     """Why the response scored 0 (the parse error), or why the rationale term was dropped."""
+    predicted_action: Action | None = field(default=None, compare=False)
+    """The action the response was read as; None exactly when the format failed."""
 
     def as_dict(self) -> dict[str, float]:
         """Floats under the same keys for every sample (self-certainty 0.0 when not computed)."""
@@ -250,6 +252,7 @@ def _score_parsed(
         self_certainty=certainty,
         rationale=rationale,
         error=certainty_error,
+        predicted_action=parsed.action,
         **terms,
     )
 
