@@ -60,6 +60,39 @@ def make_sessions(
     )
 
 
+@app.command("prepare-verl")
+def prepare_verl(
+    sessions: str = typer.Option(..., help="Training sessions: bundled:train, or a file/directory load_sessions reads."),
+    out: Path = typer.Option(..., help="Directory for rl.parquet, sft.parquet (+ *_val.parquet) and manifest.json."),
+    val_sessions: str | None = typer.Option(None, help="Held-out sessions for verl's validation files."),
+    model: str = typer.Option("Qwen/Qwen2.5-3B-Instruct", help="Whose tokenizer counts prompt tokens: the model verl trains."),
+    context: str = typer.Option("whole", help="whole (past pages + actions) or latest (past actions + current page)."),
+    context_window: int = typer.Option(32_768, help="Prompt + response tokens (paper: 32k)."),
+    response_tokens: int = typer.Option(256, help="Tokens reserved for the response."),
+    max_examples: int | None = typer.Option(None, help="Seeded subset of this many training steps."),
+    seed: int = typer.Option(0, help="Seeds the subset."),
+    missing_rationale: str = typer.Option("skip", help="SFT steps without a rationale: skip or empty."),
+    workers: int = typer.Option(1, help="Processes building prompts."),
+) -> None:
+    """Write verl's parquet files (GRPO prompts + gold actions, SFT chats) from recorded sessions."""
+    from rich.console import Console
+
+    from training.verl.prepare import PrepareConfig
+    from training.verl.prepare import prepare_verl as run_prepare
+
+    manifest = run_prepare(PrepareConfig(
+        sessions=sessions, out=str(out), model=model, val_sessions=val_sessions, context=context,
+        context_window=context_window, response_tokens=response_tokens, max_examples=max_examples, seed=seed,
+        missing_rationale=missing_rationale, workers=workers,
+    ))
+    for name, split in manifest["splits"].items():
+        Console().print(
+            f"{name}: {split['rl_rows']} RL rows -> {out / split['rl_file']}, {split['sft_rows']} SFT rows -> "
+            f"{out / split['sft_file']} ({split['missing_rationale']} steps without a rationale), "
+            f"longest prompt {split['longest_prompt_tokens']} tokens"
+        )
+
+
 def main() -> None:
     app()
 
