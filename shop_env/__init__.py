@@ -34,6 +34,7 @@ _EXPORTS = {
     "format_response": "shop_env.response_format",
     "SessionReplayEnv": "shop_env.replay_env",
     "observation_at": "shop_env.replay_env",
+    "make_sessions": "shop_env.procedural_shop",
 }
 __all__ = ["ENV_ID", *_EXPORTS]
 
@@ -48,6 +49,7 @@ def __getattr__(name: str):
 
 if TYPE_CHECKING:
     from shop_env.loaders import bundled_sessions, load_sessions, resolve_sessions
+    from shop_env.procedural_shop import make_sessions
     from shop_env.replay_env import SessionReplayEnv, observation_at
     from shop_env.response_format import ParsedResponse, format_response, parse_response
     from shop_env.session import ACTION_TYPES, Action, Session, SessionFormatError, Step, read_jsonl, write_jsonl

@@ -168,7 +168,8 @@ def test_session_stats_counts_the_mix(sessions):
 
 def test_make_sessions_command_writes_a_loadable_file(tmp_path):
     out = tmp_path / "made.jsonl.gz"
-    result = CliRunner().invoke(app, ["make-sessions", "--n", "4", "--seed", "9", "--out", str(out), "--split-name", "demo"])
+    args = ["make-sessions", "--n", "4", "--seed", "9", "--out", str(out), "--split-name", "demo"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     loaded = read_jsonl(out)
     assert [s.session_id for s in loaded] == [f"demo-{i:05d}" for i in range(4)]

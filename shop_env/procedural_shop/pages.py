@@ -24,6 +24,8 @@ from shop_env.procedural_shop.words import CATEGORIES
 SHOP_NAME = "Procedural Shop"
 BASE_URL = "https://www.procedural-shop.example"
 RESULTS_PER_PAGE = 8
+HOME_ROW = 3
+"""Products in each row of the home page (deals, then best sellers)."""
 SEARCH_INPUT = "header.search_box.search_input"
 SEARCH_BUTTON = "header.search_box.search_button"
 CART_LINK = "header.cart"
@@ -187,7 +189,8 @@ def _product_card(section: str, product: Product, *, title: str | None = None) -
     )
 
 
-def render_home(catalog: Catalog, deals: list[Product], best_sellers: list[Product], cart_count: int) -> Page:
+def render_home(deals: list[Product], best_sellers: list[Product], cart_count: int) -> Page:
+    """The front page: departments, then `deals` and `best_sellers` rows (`HOME_ROW` products each)."""
     departments = "".join(
         f'<a name="{department_name(c.slug)}">{_e(c.title)}</a>' for c in CATEGORIES
     )

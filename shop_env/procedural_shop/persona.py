@@ -37,8 +37,8 @@ STYLE_SENTENCES: dict[str, tuple[str, ...]] = {
 }
 
 OCCUPATIONS = (
-    "nurse", "software developer", "teacher", "graduate student", "retired engineer", "barista", "accountant",
-    "freelance designer", "truck driver", "marketing manager", "stay-at-home parent", "pharmacist",
+    "nurse", "software developer", "teacher", "graduate student", "civil engineer", "barista", "accountant",
+    "freelance designer", "truck driver", "marketing manager", "nurse practitioner", "pharmacist",
     "electrician", "college student", "sales associate", "chef", "lawyer", "photographer", "mechanic",
     "data analyst", "librarian", "physical therapist", "small business owner", "warehouse worker",
     "real estate agent", "social worker", "musician", "dental hygienist", "project manager", "veterinarian",
@@ -57,21 +57,31 @@ class Persona:
     """Who the shopper is. `text` is what a session records; the fields are what the text says."""
 
     text: str
+    """The first-person description a session records."""
     category: str
+    """Department slug of what they need."""
     product_type: str
+    """Product type name of what they need."""
     wanted: tuple[str, ...]
     """Features or materials the shopper hopes for."""
     budget: float
+    """Dollars they mean to spend at most."""
     style: str
+    """Browsing style, a key of `STYLES`."""
     gender: str | None = None
+    """"Men's" or "Women's" for gendered departments."""
     size: str | None = None
+    """The size they pick on product pages of sized types."""
     color: str | None = None
+    """Preferred colour, picked when a product offers it."""
     brand: str | None = None
+    """A brand they trust (filters to it, types it into queries)."""
     patience: int = 4
     """Steps after which the urge to leave grows quickly."""
 
 
 def article(phrase: str) -> str:
+    """ "a chef knife", "an air fryer"; plural phrases ("sandals") stay bare."""
     if phrase.endswith("s") and not phrase.endswith("ss"):
         return phrase
     return ("an " if phrase[0] in "aeiou" else "a ") + phrase
@@ -99,13 +109,13 @@ def make_persona(rng: random.Random) -> Persona:
     patience = {"decisive": 3, "window shopper": 3, "comparer": 5, "searcher": 4, "bargain hunter": 4}[style]
     patience = max(2, patience + rng.choice((-1, 0, 0, 1)))
 
-    age = rng.randint(19, 74)
+    age = rng.randint(19, 67)
     who = f"I'm a {age}-year-old {rng.choice(OCCUPATIONS)} from {rng.choice(PLACES)}."
     need = " and ".join(features) + (f", ideally {material}" if material else "")
-    for_whom = f" {gender.lower()}" if gender and rng.random() < 0.5 else ""
+    item = f"{gender.lower()} {ptype.name}" if gender and rng.random() < 0.5 else ptype.name
     sentences = [
         who,
-        f"{capitalize(rng.choice(ptype.reasons))}, so I need{for_whom} {article(ptype.name)} ({need}).",
+        f"{capitalize(rng.choice(ptype.reasons))}, so I need {article(item)} ({need}).",
         rng.choice(
             (f"My budget is about ${budget:.0f}.", f"I don't want to spend more than ${budget:.0f}.",
              f"I'd like to keep it under ${budget:.0f}.")

@@ -34,6 +34,7 @@ from shop_env.procedural_shop.pages import (
     CHECKOUT,
     CLEAR_FILTERS,
     CONTINUE_SHOPPING,
+    HOME_ROW,
     NEXT_PAGE,
     PRICE_BANDS,
     SEARCH_INPUT,
@@ -104,7 +105,6 @@ class _Visit:
     cart: list[CartLine] = field(default_factory=list)
     queries: list[Query] = field(default_factory=list)
     opened: list[Product] = field(default_factory=list)
-    last_search: SearchState | None = None
     step: int = 0
     outcome: str = "left"
 
@@ -119,12 +119,11 @@ class _Visit:
         return max(0.0, self.step + 1 - self.persona.patience) * 1.4
 
     def home(self) -> Page:
-        deals = self.rng.sample(self.catalog.products, 3)
-        best = self.rng.sample(self.catalog.products, 3)
-        return render_home(self.catalog, deals, best, len(self.cart))
+        deals = self.rng.sample(self.catalog.products, HOME_ROW)
+        best = self.rng.sample(self.catalog.products, HOME_ROW)
+        return render_home(deals, best, len(self.cart))
 
     def search_page(self, state: SearchState) -> Page:
-        self.last_search = state
         return render_search(self.catalog, state, len(self.cart))
 
     def product_page(self, product: Product, chosen: dict[str, str], from_search: SearchState | None) -> Page:
@@ -219,7 +218,7 @@ class _Visit:
 
         def open_deal() -> _Move:
             product = max(page.products, key=lambda q: fit(p, q))
-            section = "home.deals" if page.products.index(product) < 3 else "home.best_sellers"
+            section = "home.deals" if page.products.index(product) < HOME_ROW else "home.best_sellers"
             return self.open_product(page, section, product, _say(self.rng, (
                 "The {title} on the front page caught my eye at {price}; let me take a look.",
                 "That {title} for {price} looks interesting, I'll open it.",
@@ -347,14 +346,15 @@ class _Visit:
             )
 
         def leave() -> _Move:
-            top = min(page.products, key=lambda q: q.price)
             if best_fit >= OK_FIT:
+                top = max(page.products, key=lambda q: fit(p, q))
                 templates = (
                     "There are some options here, but I'm not ready to buy today. I'll come back later.",
                     "I've seen enough for now; I'll think about it before buying.",
                     "The {title} is tempting, but I'll wait and compare elsewhere.",
                 )
             else:
+                top = min(page.products, key=lambda q: q.price)
                 templates = (
                     "Even the cheapest, the {title} at {price}, isn't what I want. I'm done for now.",
                     "None of these fit my {budget} budget and needs, so I'll leave.",
@@ -407,7 +407,7 @@ class _Visit:
         elif product.product_type != p.product_type:
             objection = f"it's not really the {p.product_type} I need"
         elif lacking:
-            objection = f"it doesn't say it's {lacking[0]}"
+            objection = f"it doesn't mention {lacking[0]}"
         elif product.rating < 3.8:
             objection = f"it's only rated {product.rating} stars"
         else:
