@@ -35,15 +35,19 @@ class Rate:
     """Items processed per round."""
 
 
-def interleaved_rates(workloads: Mapping[str, Callable[[], int]], *, rounds: int) -> dict[str, Rate]:
+def interleaved_rates(
+    workloads: Mapping[str, Callable[[], int]], *, rounds: int, warmup: bool = True
+) -> dict[str, Rate]:
     """Time each workload `rounds` times, round-robin, after one untimed warm-up call each.
 
     A workload processes a fixed batch and returns how many items it handled. Interleaving means a
-    burst of load from another process slows every side of a ratio, not just one.
+    burst of load from another process slows every side of a ratio, not just one; many short rounds
+    and the best of them keep the ratio steady on a shared machine. `warmup=False` skips the warm-up
+    for workloads so slow that the caller has already exercised them.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    for workload in workloads.values():
+    for workload in workloads.values() if warmup else ():
         workload()
     per_round: dict[str, list[float]] = {name: [] for name in workloads}
     items: dict[str, int] = {}

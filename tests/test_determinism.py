@@ -1,0 +1,123 @@
+"""Determinism: the same seed gives the same sessions, episodes, rewards, eval metrics and data order,
+in this process and in fresh interpreters with different hash seeds (set and dict-of-str iteration
+order changes with PYTHONHASHSEED, the usual way nondeterminism sneaks in)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+
+from shop_env import ENV_ID
+from shop_env.metrics import evaluate
+from shop_env.procedural_shop import make_sessions
+from shop_env.session import Session
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def session_records(sessions: list[Session]) -> list[dict]:
+    return [session.to_dict() for session in sessions]
+
+
+def episodes(seed: int, n_episodes: int = 6) -> list[dict]:
+    """Episodes of the seeded random policy on the bundled test sessions; sessions drawn by reset(seed)."""
+    from agents.policies import RandomValidPolicy
+
+    env = gym.make(ENV_ID, sessions="bundled:test")
+    policy = RandomValidPolicy(seed=seed)
+    observation, _ = env.reset(seed=seed)
+    record = []
+    for _ in range(n_episodes):
+        steps = []
+        terminated = False
+        while not terminated:
+            output = policy.act([observation])[0]
+            observation, reward, terminated, _, info = env.step(output.text)
+            steps.append({"response": output.text, "reward": reward, "info_reward": info["reward"]})
+        record.append({"session_id": info["session_id"], "steps": steps})
+        observation, _ = env.reset()
+    return record
+
+
+def episode_metrics(record: list[dict]) -> dict:
+    """The paper's metrics over the episodes' predictions (what `shop-r1 eval` reports)."""
+    from shop_env.response_format import parse_response
+
+    preds, golds = [], []
+    for episode in record:
+        for step in episode["steps"]:
+            preds.append(parse_response(step["response"]).action)
+    env = gym.make(ENV_ID, sessions="bundled:test")
+    by_id = {session.session_id: session for session in env.unwrapped.sessions}
+    for episode in record:
+        golds += by_id[episode["session_id"]].actions[: len(episode["steps"])]
+    return evaluate(preds, golds)
+
+
+def data_order(seed: int) -> list[tuple[str, int]]:
+    from shop_env.loaders import bundled_sessions
+    from training.data import select_steps
+
+    return [(session.session_id, index) for session, index in select_steps(bundled_sessions("train"), max_examples=50, seed=seed)]
+
+
+def everything(seed: int) -> dict[str, str]:
+    """Digests of every seeded artefact, so two processes can be compared cheaply."""
+    record = episodes(seed)
+    return {
+        "procedural_sessions": digest(session_records(make_sessions(4, seed=seed))),
+        "episodes": digest(record),
+        "eval_metrics": digest(episode_metrics(record)),
+        "data_order": digest(data_order(seed)),
+    }
+
+
+def test_procedural_sessions_repeat_for_a_seed_and_differ_across_seeds():
+    first, again, other = make_sessions(5, seed=11), make_sessions(5, seed=11), make_sessions(5, seed=12)
+    assert session_records(first) == session_records(again)
+    assert session_records(first) != session_records(other)
+
+
+def test_episodes_and_rewards_repeat_for_a_seed():
+    first, again = episodes(seed=3), episodes(seed=3)
+    assert first == again
+    assert [e["session_id"] for e in first] != [e["session_id"] for e in episodes(seed=4)]
+    assert any(step["reward"] > 0 for episode in first for step in episode["steps"])
+
+
+def test_eval_metrics_repeat_for_a_seed():
+    assert episode_metrics(episodes(seed=5)) == episode_metrics(episodes(seed=5))
+
+
+def test_data_order_repeats_for_a_seed():
+    assert data_order(1) == data_order(1)
+    assert data_order(1) != data_order(2)
+
+
+@pytest.fixture(scope="module")
+def digests_here() -> dict[str, str]:
+    return everything(7)
+
+
+@pytest.mark.parametrize("hash_seed", ["1", "2"])
+def test_a_fresh_interpreter_gets_the_same_results(hash_seed, digests_here):
+    """Same digests in a new process whose str hashes (and so set order) differ from this one's."""
+    script = (
+        "import json, sys; sys.path.insert(0, 'tests'); "
+        "from test_determinism import everything; print(json.dumps(everything(7)))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == digests_here
