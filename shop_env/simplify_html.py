@@ -160,9 +160,11 @@ def _drop_empty(elements: list[etree._Element]) -> None:
         text = element.text
         if text and not text.isspace():
             continue
-        if any(value.strip() for value in element.values()):
-            continue
-        if element.tag in _INTERACTIVE_TAG_SET:
+        if element.tag in _INTERACTIVE_TAG_SET or any(value.strip() for value in element.values()):
+            if element.tag == "li":
+                # libxml2 writes an empty <li> without its end tag, and whatever follows would be
+                # read back inside it; an empty text node makes it write the end tag.
+                element.text = ""
             continue
         _remove(element)
 
@@ -214,13 +216,22 @@ def slugify(text: str) -> str:
     """
     folded = text[: MAX_SLUG_CHARS * 4].casefold()
     if not folded.isascii():
-        folded = unicodedata.normalize("NFKD", folded)
-        folded = "".join(char for char in folded if not unicodedata.combining(char))
+        folded = _fold_latin_accents(folded)
     slug = _NOT_WORD.sub("_", folded).strip("_")
     if len(slug) > MAX_SLUG_CHARS:
         cut = slug.rfind("_", 0, MAX_SLUG_CHARS + 1)
         slug = slug[: cut if cut > 0 else MAX_SLUG_CHARS]
     return slug
+
+
+def _fold_latin_accents(text: str) -> str:
+    """"Crème" -> "creme", full-width letters -> ASCII; marks on other scripts (ペ's dakuten) stay."""
+    kept: list[str] = []
+    for char in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(char) and kept and kept[-1].isascii():
+            continue
+        kept.append(char)
+    return unicodedata.normalize("NFC", "".join(kept))
 
 
 def _parse(raw_html: str | bytes, *, where: str) -> etree._Element:
