@@ -92,6 +92,114 @@ def prepare_verl(
             f"longest prompt {split['longest_prompt_tokens']} tokens"
         )
 
+PRESET_HELP = "cpu (embedded SmolLM2, short contexts, a few steps) or paper (Qwen2.5-3B-Instruct, 32k, bf16); flags override it."
+
+
+def _run_training(run, config, resume: bool) -> None:
+    """Run a training command; a bad config or run directory is a usage error, not a traceback."""
+    from rich.console import Console
+
+    try:
+        summary = run(config, resume=resume)
+    except (ValueError, FileExistsError) as err:
+        raise typer.BadParameter(str(err)) from None
+    Console().print_json(data={k: v for k, v in summary.items() if not isinstance(v, dict)} or summary)
+
+
+@app.command()
+def sft(
+    preset: str | None = typer.Option(None, help=PRESET_HELP),
+    model: str | None = typer.Option(None, help="smollm2, tiny-random, an HF id or a model directory."),
+    data: str | None = typer.Option(None, help="Training sessions: bundled:train, or a file/directory load_sessions reads."),
+    out: str | None = typer.Option(None, help="Run directory (config.json, metrics.jsonl, tensorboard/, checkpoints/, model/, plots/)."),
+    max_steps: int | None = typer.Option(None, help="Stop after N optimizer steps."),
+    max_examples: int | None = typer.Option(None, help="Train on a seeded subset of N steps."),
+    epochs: float | None = typer.Option(None, help="Passes over the data (paper: 4)."),
+    learning_rate: float | None = typer.Option(None, help="Learning rate (paper: 2e-5)."),
+    context: str | None = typer.Option(None, help="whole (past pages + actions) or latest (past actions + current page)."),
+    context_window: int | None = typer.Option(None, help="Prompt + response tokens (paper: 32768)."),
+    seed: int | None = typer.Option(None, help="Seeds the subset, the data order and the initialization."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+) -> None:
+    """SFT cold start: learn the rationale + action JSON from recorded sessions (TRL SFTTrainer)."""
+    from training.presets import sft_config
+    from training.sft import run_sft
+
+    try:
+        config = sft_config(preset, model=model, data=data, out=out, max_steps=max_steps, max_examples=max_examples,
+                            epochs=epochs, learning_rate=learning_rate, context=context,
+                            max_context_tokens=context_window, seed=seed)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    _run_training(run_sft, config, resume)
+
+
+@app.command()
+def grpo(
+    preset: str | None = typer.Option(None, help=PRESET_HELP),
+    model: str | None = typer.Option(None, help="Policy to start from, usually an SFT run's model/ directory."),
+    data: str | None = typer.Option(None, help="Training sessions: bundled:train, or a file/directory load_sessions reads."),
+    out: str | None = typer.Option(None, help="Run directory (config.json, metrics.jsonl, tensorboard/, checkpoints/, model/, plots/)."),
+    max_steps: int | None = typer.Option(None, help="Optimizer steps (paper: 500)."),
+    max_examples: int | None = typer.Option(None, help="Draw prompts from a seeded subset of N steps."),
+    ablation: str | None = typer.Option(None, help="Table 4 row: no_format, no_rationale, no_dars, binary."),
+    baseline: str | None = typer.Option(None, help="Table 2 baseline: rl_binary (binary action reward only)."),
+    action_reward: str | None = typer.Option(None, help="hierarchical (Shop-R1) or binary."),
+    alpha: float | None = typer.Option(None, help="Self-certainty weight (paper: 0.005)."),
+    num_generations: int | None = typer.Option(None, help="Group size: completions per prompt."),
+    learning_rate: float | None = typer.Option(None, help="Learning rate (paper: 1e-7)."),
+    context: str | None = typer.Option(None, help="whole (past pages + actions) or latest (past actions + current page)."),
+    context_window: int | None = typer.Option(None, help="Prompt + response tokens (paper: 32768)."),
+    seed: int | None = typer.Option(None, help="Seeds the subset, the data order and sampling."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+) -> None:
+    """Shop-R1 GRPO: hybrid reward (format + hierarchical DARS + alpha x self-certainty), KL to the start policy."""
+    from training.grpo import run_grpo
+    from training.presets import grpo_config
+
+    try:
+        config = grpo_config(preset, ablation=ablation, baseline=baseline, action_reward=action_reward, alpha=alpha,
+                             model=model, data=data, out=out, max_steps=max_steps, max_examples=max_examples,
+                             num_generations=num_generations, learning_rate=learning_rate, context=context,
+                             max_context_tokens=context_window, seed=seed)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    _run_training(run_grpo, config, resume)
+
+
+@app.command()
+def train(
+    preset: str | None = typer.Option(None, help=PRESET_HELP),
+    model: str | None = typer.Option(None, help="Base model: smollm2, tiny-random, an HF id or a model directory."),
+    data: str | None = typer.Option(None, help="Training sessions: bundled:train, or a file/directory load_sessions reads."),
+    out: str | None = typer.Option(None, help="Run directory; stages write sft/, grpo/, eval/ under it."),
+    max_steps: int | None = typer.Option(None, help="Cap the optimizer steps of both stages (a smoke test: 2)."),
+    max_examples: int | None = typer.Option(None, help="Train on a seeded subset of N steps."),
+    ablation: str | None = typer.Option(None, help="Table 4 row: no_format, no_rationale, no_dars, binary, no_sft."),
+    baseline: str | None = typer.Option(None, help="Table 2 baseline: rl_binary (with --no-sft: RL (binary) from the base model)."),
+    action_reward: str | None = typer.Option(None, help="hierarchical (Shop-R1) or binary."),
+    alpha: float | None = typer.Option(None, help="Self-certainty weight (paper: 0.005)."),
+    no_sft: bool = typer.Option(False, "--no-sft", help="Skip the SFT warm start: GRPO from the base model."),
+    context: str | None = typer.Option(None, help="whole (past pages + actions) or latest (past actions + current page)."),
+    context_window: int | None = typer.Option(None, help="Prompt + response tokens (paper: 32768)."),
+    eval_data: str | None = typer.Option(None, help="Held-out sessions to evaluate on (default bundled:test)."),
+    eval_max_examples: int | None = typer.Option(None, help="Evaluate on a seeded, fixed subset of N test steps."),
+    seed: int | None = typer.Option(None, help="Seeds every stage."),
+    resume: bool = typer.Option(False, "--resume", help="Skip finished stages, continue the unfinished one from its checkpoint."),
+) -> None:
+    """SFT, then Shop-R1 GRPO from the SFT model, then evaluation (exact / type accuracy, type macro F1)."""
+    from training.pipeline import run_train
+    from training.presets import train_config
+
+    try:
+        config = train_config(preset, out=out, model=model, no_sft=no_sft, ablation=ablation, baseline=baseline,
+                              action_reward=action_reward, alpha=alpha, max_steps=max_steps, eval_data=eval_data,
+                              eval_max_examples=eval_max_examples, data=data, max_examples=max_examples,
+                              context=context, max_context_tokens=context_window, seed=seed)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    _run_training(run_train, config, resume)
+
 
 def main() -> None:
     app()

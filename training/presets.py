@@ -30,17 +30,17 @@ BASELINES: dict[str, dict[str, Any]] = {
 # step (1 prompt x 4 completions) near a minute. The learning rates are raised from the paper's, which
 # are tuned for 3B models and hundreds of steps: at 1e-7, 20 GRPO steps move a 135M model by nothing
 # measurable, and SFT on a few hundred examples needs more than 2e-5 to learn the response format.
-_CPU_COMMON = {"model": "smollm2", "max_prompt_tokens": 1536, "bf16": False, "gradient_checkpointing": False}
+_CPU_COMMON = {"model": "smollm2", "max_context_tokens": 1536, "bf16": False, "gradient_checkpointing": False}
 SFT_PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {**_CPU_COMMON, "max_completion_tokens": 128, "max_examples": 300, "epochs": 2.0,
             "learning_rate": 1e-4, "batch_size": 8, "micro_batch_size": 1, "save_steps": 25},
-    "paper": {"model": "Qwen/Qwen2.5-3B-Instruct", "max_prompt_tokens": 32_768, "bf16": True,
+    "paper": {"model": "Qwen/Qwen2.5-3B-Instruct", "max_context_tokens": 32_768, "bf16": True,
               "gradient_checkpointing": True},
 }
 GRPO_PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {**_CPU_COMMON, "max_completion_tokens": 80, "max_steps": 20, "learning_rate": 1e-6,
             "num_generations": 4, "prompts_per_step": 1, "micro_batch_size": 4, "save_steps": 5},
-    "paper": {"model": "Qwen/Qwen2.5-3B-Instruct", "max_prompt_tokens": 32_768, "bf16": True,
+    "paper": {"model": "Qwen/Qwen2.5-3B-Instruct", "max_context_tokens": 32_768, "bf16": True,
               "gradient_checkpointing": True},
 }
 
@@ -83,3 +83,40 @@ def build_config(cls: type[Config], preset: str | None, presets: dict[str, dict[
     values = dict(presets.get(preset, {})) if preset else {}
     values.update({k: v for k, v in flags.items() if v is not None})
     return cls(**values)
+
+
+def sft_config(preset: str | None = None, **flags: Any):
+    """The SFT config for a preset and the given flags (None = not given)."""
+    from training.sft import SFTRunConfig
+
+    return build_config(SFTRunConfig, preset, SFT_PRESETS, **flags)
+
+
+def grpo_config(
+    preset: str | None = None, *, ablation: str | None = None, baseline: str | None = None,
+    action_reward: str | None = None, alpha: float | None = None, **flags: Any,
+):
+    """The GRPO config for a preset, a recipe (ablation or baseline) and the given flags."""
+    from training.grpo import GRPORunConfig
+
+    check_ablation(ablation)
+    reward = reward_config(ablation=ablation, baseline=baseline, action_reward=action_reward, alpha=alpha)
+    return build_config(GRPORunConfig, preset, GRPO_PRESETS, reward=reward, **flags)
+
+
+def train_config(
+    preset: str | None = None, *, out: str | None = None, model: str | None = None, no_sft: bool = False,
+    ablation: str | None = None, baseline: str | None = None, action_reward: str | None = None,
+    alpha: float | None = None, max_steps: int | None = None, eval_data: str | None = None,
+    eval_max_examples: int | None = None, **shared: Any,
+):
+    """The `shop-r1 train` config: `--max-steps` caps both stages, `--model` is SFT's start (GRPO's with no SFT)."""
+    from training.pipeline import TrainRunConfig
+
+    sft = sft_config(preset, model=model, max_steps=max_steps, **shared)
+    grpo = grpo_config(
+        preset, ablation=ablation, baseline=baseline, action_reward=action_reward, alpha=alpha, model=model,
+        max_steps=max_steps, **shared,
+    )
+    extra = {k: v for k, v in {"out": out, "eval_data": eval_data, "eval_max_examples": eval_max_examples}.items() if v is not None}
+    return TrainRunConfig(sft=sft, grpo=grpo, skip_sft=no_sft or ablation in TRAINING_ABLATIONS, **extra)
