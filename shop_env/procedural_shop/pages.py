@@ -155,7 +155,13 @@ class Page:
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    """Escape element text (quotes stay readable: "It's fine", not "It&#x27;s fine")."""
+    return html.escape(str(text), quote=False)
+
+
+def _attr(value: str) -> str:
+    """Escape a double-quoted attribute value."""
+    return _e(value).replace('"', "&quot;")
 
 
 def _money(amount: float) -> str:
@@ -167,7 +173,7 @@ def _stars(product: Product) -> str:
 
 
 def _document(title: str, cart_count: int, body: list[str], query: str = "") -> str:
-    value = f' value="{_e(query)}"' if query else ""
+    value = f' value="{_attr(query)}"' if query else ""
     header = (
         f'<div name="header"><a name="{LOGO_LINK}">{SHOP_NAME}</a>'
         f'<div name="header.search_box"><input type="text" name="{SEARCH_INPUT}"{value} '
