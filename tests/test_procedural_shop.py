@@ -75,6 +75,10 @@ def test_search_page_names_filters_sort_and_pagination(catalog):
     cheapest_first = render_search(catalog, SearchState(query="yoga mat", sort="price_low_to_high"), 0)
     prices = [p.price for p in cheapest_first.products]
     assert prices == sorted(prices)
+    beyond_the_end = render_search(catalog, SearchState(query="yoga mat", page=999), 0)
+    assert beyond_the_end.search.page == beyond_the_end.page_count > 1
+    assert beyond_the_end.url.endswith(f"page={beyond_the_end.page_count}")
+    assert "search_results.pagination.next" not in interactive_elements(beyond_the_end.html)
 
 
 def test_same_seed_same_sessions_and_different_seed_different_sessions(catalog):

@@ -248,6 +248,7 @@ def render_search(catalog: Catalog, state: SearchState, cart_count: int) -> Page
     matches, shown = search_results(catalog, state)
     page_count = max(1, math.ceil(len(shown) / RESULTS_PER_PAGE))
     page = min(state.page, page_count)
+    shown_state = replace(state, page=page)
     visible = shown[(page - 1) * RESULTS_PER_PAGE : page * RESULTS_PER_PAGE]
     label = state.query
     if not label and state.category:
@@ -299,10 +300,10 @@ def render_search(catalog: Catalog, state: SearchState, cart_count: int) -> Page
         )
     return Page(
         kind="search",
-        url=state.url(),
+        url=shown_state.url(),
         html=_document(f"{SHOP_NAME}: {label}", cart_count, body, query=state.query),
         products=tuple(visible),
-        search=replace(state, page=page),
+        search=shown_state,
         total_results=len(shown),
         page_count=page_count,
         brands=tuple(brands),
