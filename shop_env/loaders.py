@@ -33,9 +33,11 @@ Shop-CART rows (one JSON object per line) -> sessions:
      "action": {"type": "click", "name": "search_results.x.view_product"},  # object or JSON string
      "rationale": "I like this one.",    # optional
      "url": null, "timestamp": null,     # optional
-     "persona": null, "source": null}    # optional, the same on every row of a session
+     "persona": null, "source": null,    # optional, the same on every row of a session
+     "session_extra": {"cohort": 2}}     # optional, the session's extra keys, the same on every row
 
-Every step 0..n-1 of a session must be present exactly once. Other keys go to `step.extra`.
+Every step 0..n-1 of a session must be present exactly once, in any order; sessions come out in the
+order their first row appears. Other keys go to `step.extra`.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ session's source and persona, and extras that are not strings (as JSON). All are
 
 SHOPCART_KEYS: tuple[str, ...] = (
     "session_id", "step", "context", "observation", "action", "rationale", "url", "timestamp",
-    "persona", "source",
+    "persona", "source", "session_extra",
 )
 """Keys of a Shop-CART row with a meaning; any other key is kept in `step.extra`."""
 
@@ -214,7 +216,7 @@ def bundled_sessions(split: str) -> list[Session]:
             f"`shop-r1 make-sessions --out {path}` (see README)"
         )
     stat = path.stat()
-    return copy.deepcopy(_parsed_bundle(path, stat.st_mtime_ns, stat.st_size))
+    return list(copy.deepcopy(_parsed_bundle(path, stat.st_mtime_ns, stat.st_size)))
 
 
 @lru_cache(maxsize=len(BUNDLED_SPLITS))
@@ -719,6 +721,7 @@ def shopcart_rows(session: Session) -> list[dict[str, Any]]:
                 "timestamp": step.timestamp,
                 "persona": session.persona,
                 "source": session.source,
+                "session_extra": session.extra,
                 **step.extra,
             }
         )
@@ -783,21 +786,29 @@ def _shopcart_session(session_id: str, by_index: dict[int, tuple[str, dict]], po
             f"session {session_id!r}: every step was dropped by the action mapping", file=by_index[0][0]
         )
     first_location, first = by_index[0]
-    for key in ("persona", "source"):
-        values = {repr(row.get(key)) for _, row in by_index.values()}
+    for key in ("persona", "source", "session_extra"):
+        values = {json.dumps(row.get(key), sort_keys=True) for _, row in by_index.values()}
         if len(values) > 1:
             raise SessionFormatError(
                 f"session {session_id!r}: '{key}' differs between its rows ({', '.join(sorted(values))})",
                 file=first_location,
                 field=key,
             )
-        if first.get(key) is not None and not isinstance(first[key], str):
+        expected = dict if key == "session_extra" else str
+        if first.get(key) is not None and not isinstance(first[key], expected):
             raise SessionFormatError(
-                f"session {session_id!r}: expected a string or null, got {first[key]!r}",
+                f"session {session_id!r}: expected {'an object' if expected is dict else 'a string'} or null, "
+                f"got {first[key]!r}",
                 file=first_location,
                 field=key,
             )
-    return Session(session_id=session_id, steps=steps, source=first.get("source"), persona=first.get("persona"))
+    return Session(
+        session_id=session_id,
+        steps=steps,
+        source=first.get("source"),
+        persona=first.get("persona"),
+        extra=dict(first.get("session_extra") or {}),
+    )
 
 
 def _action_object(value: Any, location: str, index: int) -> Any:
