@@ -274,21 +274,34 @@ class _ActionPolicy:
             return self.action_map
         return _DropUnknownTypes(self.action_map or {}, self.dropped)
 
-    def resolve(self, source_type: Any, defaults: Mapping[str, str]) -> str | None:
-        """The canonical type for a source type; None to drop; SessionFormatError if neither."""
-        if self.action_map and source_type in self.action_map:
-            target = self.action_map[source_type]
-        elif source_type in defaults:
-            target = defaults[source_type]
-        elif self.drop_unknown:
-            target = None
-        else:
+    def check_known(self, rows: Iterable[tuple[str, Any]], defaults: Mapping[str, str]) -> None:
+        """Refuse, naming every one with counts, the source types that are neither known nor mapped."""
+        if self.drop_unknown:
+            return
+        unknown: Counter[str] = Counter()
+        first_seen: dict[str, str] = {}
+        for location, source_type in rows:
+            if source_type not in defaults and not (self.action_map and source_type in self.action_map):
+                unknown[source_type] += 1
+                first_seen.setdefault(source_type, location)
+        if unknown:
+            kinds = sorted(unknown, key=str)
+            found = ", ".join(f"{kind!r} x{unknown[kind]} (first at {first_seen[kind]})" for kind in kinds)
+            drop_all = "{" + ", ".join(f"{kind!r}: None" for kind in kinds) + "}"
             raise SessionFormatError(
-                f"unknown action type {source_type!r}; expected one of {', '.join(defaults)} (pass "
-                f"action_map={{{source_type!r}: None}} to drop it, map it to one of "
-                f"{', '.join(ACTION_TYPES)}, or pass drop_unknown_actions=True)",
+                f"action types outside the paper's action space: {found}; expected one of "
+                f"{', '.join(defaults)}. Pass action_map={drop_all} to drop them (or map each to one of "
+                f"{', '.join(ACTION_TYPES)}), or pass drop_unknown_actions=True",
+                file=first_seen[kinds[0]],
                 field="action_type",
             )
+
+    def resolve(self, source_type: Any, defaults: Mapping[str, str]) -> str | None:
+        """The canonical type for a source type (after `check_known`); None when it is dropped."""
+        if self.action_map and source_type in self.action_map:
+            target = self.action_map[source_type]
+        else:
+            target = defaults.get(source_type)
         if target is None:
             self.dropped[str(source_type)] += 1
         return target
@@ -459,6 +472,10 @@ def _sessions_from_opera_rows(rows: Iterable[tuple[str, dict]], policy: _ActionP
                 f"expected a non-empty session_id string, got {session_id!r}", file=location, field="session_id"
             )
         grouped[session_id].append(_OperaRow(location, row, _opera_order(location, row)))
+    policy.check_known(
+        ((item.location, item.row.get("action_type")) for rows in grouped.values() for item in rows),
+        OPERA_ACTION_TYPES,
+    )
     sessions = []
     for session_id, session_rows in grouped.items():
         session_rows.sort(key=lambda item: item.order)

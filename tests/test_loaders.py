@@ -269,9 +269,12 @@ def test_full_action_types_are_an_error_naming_them_and_the_fix(tmp_path):
     with pytest.raises(SessionFormatError) as error:
         load_sessions(path)
     message = str(error.value)
-    assert f"{path} row" in message and "step 1" in message and "field 'action_type'" in message
-    assert "session 's': unknown action type 'scroll'" in message
-    assert "action_map={'scroll': None}" in message and "drop_unknown_actions=True" in message
+    assert message.startswith(f"{path} row ") and "field 'action_type'" in message
+    for kind, count in (("scroll", 2), ("navigation", 1), ("tab_activate", 1)):
+        assert f"'{kind}' x{count} (first at {path} row " in message
+    assert "expected one of click, input, terminate" in message
+    assert "action_map={'navigation': None, 'scroll': None, 'tab_activate': None}" in message
+    assert "drop_unknown_actions=True" in message
 
 
 def test_full_action_types_can_be_dropped_or_mapped(tmp_path, caplog):
