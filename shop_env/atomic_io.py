@@ -7,6 +7,7 @@ truncated one. Every result file of the project (sessions, metrics, reports, con
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import tempfile
@@ -26,18 +27,22 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        if path.suffix == ".gz":
-            os.close(fd)
-            handle = gzip.open(tmp, "wt", encoding="utf-8")
-        elif "b" in mode:
-            handle = os.fdopen(fd, mode)
-        else:
-            handle = os.fdopen(fd, mode, encoding="utf-8")
-        with handle:
-            yield handle
-            handle.flush()
-            if hasattr(handle, "fileno"):
-                os.fsync(handle.fileno())
+        with os.fdopen(fd, "wb") as raw:
+            if path.suffix == ".gz":
+                # No timestamp or temp name in the gzip header: the same content gives the same bytes.
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped:
+                    with io.TextIOWrapper(zipped, encoding="utf-8") as handle:
+                        yield handle
+            elif "b" in mode:
+                yield raw
+            else:
+                handle = io.TextIOWrapper(raw, encoding="utf-8")
+                yield handle
+                handle.flush()
+                handle.detach()  # leave `raw` open for the fsync below
+            if not raw.closed:
+                raw.flush()
+                os.fsync(raw.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
