@@ -68,15 +68,13 @@ MAX_SLUG_CHARS = 80
 
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
 """Plain etree parser: lxml.html's element classes cost a Python call per element touched."""
-_TEXT = etree.XPath("string()")
-_HIDING_ATTRIBUTES = etree.XPath("//@hidden | //@aria-hidden | //@style")
 _NAME_ATTRIBUTES = etree.XPath("//@name")
 _INTERACTIVE_TAG_SET = frozenset(INTERACTIVE_TAGS)
 _CLICKABLE_ROLE_SET = frozenset(CLICKABLE_ROLES)
 _LANDMARK_TAG_SET = frozenset(LANDMARK_TAGS)
 _LANDMARK_ROLE_SET = frozenset(LANDMARK_ROLES)
 _KEPT_ATTRIBUTE_SET = frozenset(KEPT_ATTRIBUTES)
-_NEVER_EMPTY_TAGS = frozenset(("br", "td", "th", "html", "head", "body", "title"))
+_NEVER_EMPTY_TAGS = frozenset(("br", "td", "th", "title", "head", "body", "html"))
 """Kept even when empty: line breaks and table cells carry layout the text depends on."""
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -95,78 +93,136 @@ def simplify_html(raw_html: str | bytes) -> str:
     """
     document = _parse(raw_html, where="simplify_html")
     etree.strip_elements(document, *DROPPED_TAGS, with_tail=False)
-    head = document.find("head")
+    head = document[0] if len(document) and document[0].tag == "head" else None
     if head is not None:
         for element in head:
             if element.tag != "title":
                 head.remove(element)
-    _drop_hidden(document)
-    elements = list(document.iter(etree.Element))  # document order
-    interactive = []
+    # One pass over the elements in document order finds everything the later steps need.
+    named: list[tuple[etree._Element, str]] = []
+    unnamed: list[etree._Element] = []  # interactive elements that need a name
+    hidden: list[etree._Element] = []
+    empty_leaves: list[etree._Element] = []
     attribute_names: set[str] = set()
-    for element in elements:
+    for element in document.iter(etree.Element):
+        tag = element.tag
+        if not len(element):
+            text = element.text
+            if not text or text.isspace():
+                empty_leaves.append(element)
         keys = element.keys()
         if not keys:
-            if element.tag in _INTERACTIVE_TAG_SET:
-                interactive.append(element)
+            if tag in _INTERACTIVE_TAG_SET:
+                unnamed.append(element)
             continue
         attribute_names.update(keys)
-        if element.tag in _INTERACTIVE_TAG_SET or (
-            "role" in keys and _role(element) in _CLICKABLE_ROLE_SET
+        if ("hidden" in keys or "aria-hidden" in keys or "style" in keys or tag == "input") and _is_hidden(
+            element, keys
         ):
-            interactive.append(element)
+            hidden.append(element)
+            continue
+        name = element.get("name").strip() if "name" in keys else ""
+        if name:
+            named.append((element, name))
+        elif tag in _INTERACTIVE_TAG_SET or ("role" in keys and _role(element) in _CLICKABLE_ROLE_SET):
+            unnamed.append(element)
         elif "onclick" in keys:
             # The handler goes with the other attributes; the role keeps the element clickable.
             element.set("role", "button")
-            interactive.append(element)
+            unnamed.append(element)
+    if hidden:
+        removed = _remove_subtrees(hidden)
+        named = [(element, name) for element, name in named if element not in removed]
+        unnamed = [element for element in unnamed if element not in removed]
+        empty_leaves = [element for element in empty_leaves if element not in removed]
+        empty_leaves += [parent for parent in removed.parents if not len(parent)]
     etree.strip_attributes(document, *(attribute_names - _KEPT_ATTRIBUTE_SET))
-    _assign_names(document, interactive)
-    _drop_empty(elements)
-    text = etree.tostring(document, encoding="unicode", method="html")
-    # Whitespace-only text between tags goes; other runs become one space (str.split: C speed).
-    return " ".join(text.split()).replace("> <", "><")
+    _assign_names(named, unnamed)
+    _drop_empty(empty_leaves)
+    return _collapse_whitespace(etree.tostring(document, encoding="unicode", method="html"))
 
 
-def _drop_hidden(document: etree._Element) -> None:
-    """Remove what nobody sees: `hidden`, aria-hidden, inline display:none or visibility:hidden, and
-    hidden inputs. Attribute XPaths are used because element predicates are slow in libxml2."""
-    hidden = []
-    for attribute in _HIDING_ATTRIBUTES(document):
-        kind = attribute.attrname
-        value = str(attribute).lower()
-        if kind == "hidden" or (kind == "aria-hidden" and value.strip() == "true"):
-            hidden.append(attribute.getparent())
-        elif kind == "style":
-            style = value.replace(" ", "")
-            if "display:none" in style or "visibility:hidden" in style:
-                hidden.append(attribute.getparent())
-    hidden.extend(
-        element for element in document.iter("input")
-        if (element.get("type") or "").strip().lower() == "hidden"
-    )
-    for element in hidden:
-        _remove(element)
+_ASCII_WHITESPACE = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+"""What str.split() splits on besides the space, in ASCII."""
 
 
-def _drop_empty(elements: list[etree._Element]) -> None:
+def _collapse_whitespace(text: str) -> str:
+    """Drop whitespace-only text between tags and turn other whitespace runs into one space.
+
+    Same result as `" ".join(text.split()).replace("> <", "><")`. Splitting out every word is the
+    fastest way for indented raw pages; for ASCII pages without long runs (already simplified ones),
+    a few `str.replace` passes are faster.
+    """
+    if not text.isascii() or "   " in text:
+        return " ".join(text.split()).replace("> <", "><")
+    for char in _ASCII_WHITESPACE:
+        if char in text:
+            text = text.replace(char, " ")
+    while "  " in text:
+        text = text.replace("  ", " ")
+    return text.replace("> <", "><").strip()
+
+
+def _is_hidden(element: etree._Element, keys: list[str]) -> bool:
+    """Nobody sees it: `hidden`, aria-hidden, inline display:none or visibility:hidden, hidden input."""
+    if "hidden" in keys:
+        return True
+    if "aria-hidden" in keys and element.get("aria-hidden").strip().lower() == "true":
+        return True
+    if "style" in keys:
+        style = element.get("style").lower().replace(" ", "")
+        if "display:none" in style or "visibility:hidden" in style:
+            return True
+    return element.tag == "input" and "type" in keys and element.get("type").strip().lower() == "hidden"
+
+
+class _Removed(set):
+    """Elements removed with their subtrees, and the parents they were removed from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parents: list[etree._Element] = []
+
+
+def _remove_subtrees(roots: list[etree._Element]) -> _Removed:
+    """Remove each root with its subtree (roots in document order)."""
+    removed = _Removed()
+    for root in roots:
+        if root not in removed:
+            removed.update(root.iter())
+            parent = root.getparent()
+            _remove(root)
+            if parent is not None:
+                removed.parents.append(parent)
+    return removed
+
+
+def _drop_empty(empty_leaves: list[etree._Element]) -> None:
     """Remove elements with no text, no meaningful attribute and nothing kept inside (icons, spacers).
 
-    Walks the elements deepest-first (reverse document order), so a wrapper emptied by removing its
-    children goes too, in one pass.
+    Starts from the leaves without text and climbs: a wrapper emptied by removing its children goes too.
     """
-    for element in reversed(elements):
-        if len(element) or element.tag in _NEVER_EMPTY_TAGS or element.getparent() is None:
-            continue
-        text = element.text
-        if text and not text.isspace():
-            continue
-        if element.tag in _INTERACTIVE_TAG_SET or any(value.strip() for value in element.values()):
-            if element.tag == "li":
-                # libxml2 writes an empty <li> without its end tag, and whatever follows would be
-                # read back inside it; an empty text node makes it write the end tag.
-                element.text = ""
-            continue
-        _remove(element)
+    for leaf in empty_leaves:
+        element = leaf
+        while element is not None and _is_droppable(element):
+            parent = element.getparent()
+            _remove(element)
+            element = parent if parent is not None and len(parent) == 0 else None
+
+
+def _is_droppable(element: etree._Element) -> bool:
+    if element.tag in _NEVER_EMPTY_TAGS or element.getparent() is None:
+        return False
+    text = element.text
+    if text and not text.isspace():
+        return False
+    if element.tag in _INTERACTIVE_TAG_SET or any(value.strip() for value in element.values()):
+        if element.tag == "li":
+            # libxml2 writes an empty <li> without its end tag, and whatever follows would be read
+            # back inside it; an empty text node makes it write the end tag.
+            element.text = ""
+        return False
+    return True
 
 
 def interactive_elements(html: str) -> list[str]:
@@ -289,24 +345,25 @@ class _NameRegistry:
         return name
 
 
-def _assign_names(document: etree._Element, interactive: list[etree._Element]) -> None:
-    """Make names unique, then name every unnamed interactive element (and landmarks above it)."""
+def _assign_names(named: list[tuple[etree._Element, str]], unnamed: list[etree._Element]) -> None:
+    """Make names unique, then name every unnamed interactive element (and landmarks above it).
+
+    Both lists are in document order, so ancestors are named before their descendants.
+    """
     registry = _NameRegistry()
-    for attribute in _NAME_ATTRIBUTES(document):  # document order
-        name = str(attribute).strip()
-        if not name:
-            continue
+    scopes: dict[etree._Element, str] = {}  # element -> the name its descendants are named under
+    for element, name in named:
         if name in registry.taken:
-            attribute.getparent().set("name", registry.claim(name))
+            name = registry.claim(name)
+            element.set("name", name)
         else:
             registry.taken.add(name)
-    scopes: dict[etree._Element, str] = {}
-    for element in interactive:
-        if (element.get("name") or "").strip():
-            continue
+        scopes[element] = name
+    for element in unnamed:
         prefix = _scope_name(element.getparent(), registry, scopes)
         slug = _element_slug(element)
-        element.set("name", registry.claim(f"{prefix}.{slug}" if prefix else slug))
+        name = scopes[element] = registry.claim(f"{prefix}.{slug}" if prefix else slug)
+        element.set("name", name)
 
 
 def _scope_name(
@@ -316,8 +373,8 @@ def _scope_name(
 ) -> str:
     """The nearest named ancestor's name, naming the unnamed landmarks below it on the way.
 
-    `scopes` memoizes the answer per ancestor, so a page with thousands of links walks each ancestor
-    chain once instead of once per link.
+    `scopes` holds every named element and memoizes the answer for the others, so a page with
+    thousands of links walks each ancestor once instead of once per link.
     """
     chain = []
     prefix = ""
@@ -325,10 +382,6 @@ def _scope_name(
     while node is not None:
         if node in scopes:
             prefix = scopes[node]
-            break
-        name = (node.get("name") or "").strip()
-        if name:
-            prefix = scopes[node] = name
             break
         chain.append(node)
         node = node.getparent()
@@ -365,9 +418,9 @@ def _labels(element: etree._Element) -> Iterator[str | None]:
     """Candidate labels, accessible name first; lazy, since the first usable one wins."""
     yield element.get("aria-label")
     if element.tag not in ("input", "select", "textarea"):
-        yield str(_TEXT(element))[: MAX_SLUG_CHARS * 4]
+        yield "".join(element.itertext())[: MAX_SLUG_CHARS * 4]
     yield element.get("placeholder")
     yield element.get("alt")
-    yield from (str(alt) for alt in element.xpath(".//img/@alt"))
+    yield from (image.get("alt") for image in element.iter("img"))
     yield element.get("title")
     yield element.get("value")
