@@ -2,12 +2,15 @@
 
 `load_sessions(path, format="auto")` reads:
 
-| format | what | detected by |
-|---|---|---|
-| `jsonl` | canonical sessions, one per line (SPEC section 6), plain or `.gz` | a `.jsonl`/`.jsonl.gz` file whose first row has `steps` |
-| `opera` | OPeRA `filtered_action` / `full_action` rows (SPEC section 5), one `.parquet` file or a directory of shards | `.parquet` files with OPeRA's columns |
-| `hf` | a Hugging Face `datasets` dataset on local disk: a `save_to_disk` directory or a cached `.arrow` file; its columns may be OPeRA's, canonical or Shop-CART rows | `state.json` / `dataset_info.json` in the directory, or a `.arrow` file |
-| `shopcart` | Shop-CART-style per-step examples (schema below), JSON Lines, plain or `.gz` | a `.jsonl` file whose first row has `step` and `observation` |
+- `jsonl`: canonical sessions, one per line (SPEC section 6), plain or `.gz`; detected from a
+  `.jsonl` / `.jsonl.gz` file whose first row has `steps`;
+- `opera`: OPeRA `filtered_action` / `full_action` rows (SPEC section 5), one `.parquet` file or a
+  directory of shards; detected from `.parquet` files;
+- `hf`: a Hugging Face `datasets` dataset on local disk, a `save_to_disk` directory or a cached
+  `.arrow` file, whose columns may be OPeRA's, canonical sessions or Shop-CART rows; detected from
+  `state.json` / `dataset_info.json` in the directory, or the `.arrow` suffix;
+- `shopcart`: Shop-CART-style per-step examples (schema below), JSON Lines, plain or `.gz`; detected
+  from a `.jsonl` file whose first row has `step` and `observation`.
 
 Nothing here downloads: every path is a local file or directory. Every bad row raises
 `SessionFormatError` naming the file and line (or parquet file and row, or dataset row), the session,
@@ -424,7 +427,8 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, dict]]:
         schema = parquet.schema_arrow
         _check_opera_columns(schema.names, file)
         for field in schema:
-            if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type) or pa.types.is_null(field.type)):
+            kind = field.type
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
                 raise SessionFormatError(
                     f"column '{field.name}' has type {field.type}; OPeRA action files hold string "
                     "columns only (cast it to string)",
@@ -479,7 +483,7 @@ def _sessions_from_opera_rows(rows: Iterable[tuple[str, dict]], policy: _ActionP
     sessions = []
     for session_id, session_rows in grouped.items():
         session_rows.sort(key=lambda item: item.order)
-        for before, after in zip(session_rows, session_rows[1:]):
+        for before, after in zip(session_rows, session_rows[1:], strict=False):
             if before.order[:-1] == after.order[:-1]:
                 raise SessionFormatError(
                     f"session {session_id!r}: rows {before.location} and {after.location} have the same "
@@ -849,7 +853,10 @@ def _check_context(
     """A row's context must be the steps before it: same count, and the same pages and actions."""
     if not isinstance(context, list):
         raise SessionFormatError(
-            f"expected a list of earlier steps, got {type(context).__name__}", file=location, step=index, field="context"
+            f"expected a list of earlier steps, got {type(context).__name__}",
+            file=location,
+            step=index,
+            field="context",
         )
     if context and len(context) != index:
         raise SessionFormatError(

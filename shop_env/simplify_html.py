@@ -2,9 +2,10 @@
 
 Raw pages are mostly scripts, styles, icons and layout attributes. `simplify_html` keeps what a human
 sees and can act on: text, the structure around interactive elements, and the attributes that matter
-(`KEPT_ATTRIBUTES`). Every interactive element (`is_interactive` below) ends up with a `name`
-attribute holding a hierarchical dotted name, as in the real data
-(`header.search_box.search_input`, `search_results.<slug>.view_product`):
+(`KEPT_ATTRIBUTES`). Every interactive element (`INTERACTIVE_TAGS`, `CLICKABLE_ROLES`, or an
+`onclick` handler, which becomes `role="button"`) ends up with a `name` attribute holding a
+hierarchical dotted name, as in the real data (`header.search_box.search_input`,
+`search_results.<slug>.view_product`):
 
 * a name already on the page is kept as it is, so already simplified pages (OPeRA ships them, our
   procedural shop emits them) pass through with their names and structure unchanged, and
@@ -16,11 +17,11 @@ attribute holding a hierarchical dotted name, as in the real data
 * names are unique on the page: a repeated name gets `_2`, `_3`, ... in document order.
 
 Speed: pages of 100k-600k characters are normal (OPeRA). BeautifulSoup builds its tree in Python and
-runs at about 1/20 of lxml's parse + serialize on such pages (0.044x measured on a 765 kB page), so
-the work is done on an lxml tree with C-level passes (`strip_elements`, compiled XPath selections,
-one whitespace regex over the output); Python only touches the elements that change. bs4 is used
-where it fits: `UnicodeDammit` decodes pages given as bytes. `benchmarks/simplify_throughput.py`
-measures the throughput next to plain lxml parse + serialize.
+ran at 0.044x lxml's parse + serialize on a 765 kB page, and libxml2's XPath with element predicates
+is slow too, so the work is one Python pass over a plain lxml tree (no lxml.html element classes)
+plus C-level calls (`strip_elements`, `strip_attributes`, serialization, `str` methods on the
+output). bs4 is used where it fits: `UnicodeDammit` decodes pages given as bytes.
+`benchmarks/simplify_throughput.py` measures the throughput next to plain lxml parse + serialize.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import functools
 import html as html_lib
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from lxml import etree
 

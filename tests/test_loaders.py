@@ -60,7 +60,8 @@ def shuffled_string_shards(sessions: list[Session], directory: Path, shards: int
     out = directory / "shards"
     out.mkdir()
     for index in range(shards):
-        pq.write_table(pa.Table.from_pylist(rows[index::shards], schema=table.schema), out / f"train-{index:05d}.parquet")
+        part = pa.Table.from_pylist(rows[index::shards], schema=table.schema)
+        pq.write_table(part, out / f"train-{index:05d}.parquet")
     (directory / "whole.parquet").unlink()
     return out
 
@@ -111,7 +112,8 @@ def test_unknown_action_types_in_jsonl_error_or_follow_the_callers_choice(tmp_pa
     ]}
     path = tmp_path / "s.jsonl"
     path.write_text(json.dumps(session) + "\n", encoding="utf-8")
-    with pytest.raises(SessionFormatError, match=rf"{path}:1, step 0, field 'action.type': unknown action type 'scroll'"):
+    expected = rf"{path}:1, step 0, field 'action.type': unknown action type 'scroll'"
+    with pytest.raises(SessionFormatError, match=expected):
         load_sessions(path)
     assert len(load_sessions(path, action_map={"scroll": None})[0]) == 1
     assert len(load_sessions(path, drop_unknown_actions=True)[0]) == 1
@@ -157,7 +159,8 @@ def test_undetectable_inputs_say_what_was_found(tmp_path):
     with pytest.raises(SessionFormatError, match="cannot tell the format from the file name; formats: jsonl"):
         load_sessions(tmp_path / "data.csv")
     (tmp_path / "rows.jsonl").write_text('\n{"id": 1, "page": "x"}\n', encoding="utf-8")
-    with pytest.raises(SessionFormatError, match=r"rows.jsonl:2: cannot tell the format from the first row's keys \['id', 'page'\]"):
+    expected = r"rows.jsonl:2: cannot tell the format from the first row's keys \['id', 'page'\]"
+    with pytest.raises(SessionFormatError, match=expected):
         load_sessions(tmp_path / "rows.jsonl")
     (tmp_path / "empty_dir").mkdir()
     with pytest.raises(SessionFormatError, match="empty_dir: cannot tell the format of this directory"):
@@ -205,7 +208,8 @@ def test_write_opera_parquet_shards_and_checks(tmp_path, real_sessions):
     with pytest.raises(ValueError, match="shards must be >= 1, got 0"):
         write_opera_parquet(real_sessions, tmp_path / "x", shards=0)
     clash = Session("c", [Step(PAGE, Action("click", name="a"), extra={"semantic_id": "b"})])
-    with pytest.raises(SessionFormatError, match="step 0, field 'semantic_id': session 'c': step extra key 'semantic_id' collides"):
+    expected = "step 0, field 'semantic_id': session 'c': step extra key 'semantic_id' collides"
+    with pytest.raises(SessionFormatError, match=expected):
         write_opera_parquet([clash], tmp_path / "clash.parquet")
 
 
@@ -250,7 +254,8 @@ def test_real_opera_rows_are_grouped_ordered_mapped_and_nothing_is_lost(tmp_path
 def test_ties_in_timestamp_are_broken_by_action_id(tmp_path):
     rows = [opera_row("s", "b", "2025-04-14T21:52:57Z", "terminate"),
             opera_row("s", "a", "2025-04-14T21:52:57Z", "click", semantic_id="x")]
-    assert [a.type for a in load_sessions(write_rows(rows, tmp_path / "t.parquet"))[0].actions] == ["click", "terminate"]
+    session = load_sessions(write_rows(rows, tmp_path / "t.parquet"))[0]
+    assert [a.type for a in session.actions] == ["click", "terminate"]
 
 
 def full_action_rows() -> list[dict]:
@@ -304,9 +309,15 @@ def test_a_session_of_only_dropped_actions_is_left_out_and_logged(tmp_path, capl
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"semantic_id": None}, r"step 0, field 'semantic_id': session 's': click action: expected a string, got NoneType"),
+        (
+            {"semantic_id": None},
+            r"step 0, field 'semantic_id': session 's': click action: expected a string, got NoneType",
+        ),
         ({"semantic_id": "  "}, r"field 'semantic_id': session 's': click action: expected a non-empty string"),
-        ({"simplified_html": None}, r"step 0, field 'simplified_html': session 's': expected the page's simplified HTML"),
+        (
+            {"simplified_html": None},
+            r"step 0, field 'simplified_html': session 's': expected the page's simplified HTML",
+        ),
         ({"timestamp": "yesterday"}, r"field 'timestamp': expected an ISO 8601 timestamp .* got 'yesterday'"),
         ({"timestamp": None}, r"field 'timestamp': expected an ISO timestamp string to order the session by"),
         ({"session_id": ""}, r"field 'session_id': expected a non-empty session_id string"),
@@ -335,7 +346,8 @@ def test_duplicate_rows_cannot_be_ordered(tmp_path):
 def test_opera_schema_problems_name_the_file_and_columns(tmp_path):
     missing = tmp_path / "missing.parquet"
     pq.write_table(pa.table({"session_id": ["s"], "action_type": ["click"]}), missing)
-    with pytest.raises(SessionFormatError, match=rf"^{missing}: missing OPeRA column\(s\) timestamp, simplified_html"):
+    expected = rf"^{missing}: missing OPeRA column\(s\) timestamp, simplified_html"
+    with pytest.raises(SessionFormatError, match=expected):
         load_sessions(missing)
     typed = tmp_path / "typed.parquet"
     frame = pd.DataFrame([opera_row("s", "1", "2025-04-14T21:00:00Z", "terminate")])
@@ -404,7 +416,8 @@ def test_hf_rows_errors_name_the_dataset_row(tmp_path):
 
     rows = [{"session_id": "s", "steps": [{"observation": PAGE, "action": {"type": "click", "name": ""}}]}]
     datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "bad"))
-    with pytest.raises(SessionFormatError, match=r"bad row 0, step 0, field 'action.name': expected a non-empty string"):
+    expected = r"bad row 0, step 0, field 'action.name': expected a non-empty string"
+    with pytest.raises(SessionFormatError, match=expected):
         load_sessions(tmp_path / "bad")
 
 
@@ -446,16 +459,31 @@ def test_shopcart_action_json_text_and_latest_step_context(tmp_path):
     ("edit", "expected"),
     [
         (lambda rows: rows.pop(1), r"session 'opera-like-0001' lacks the row\(s\) for step\(s\) 1"),
-        (lambda rows: rows.append(dict(rows[0])), r"step 0, field 'step': session 'opera-like-0001' has step 0 twice"),
+        (
+            lambda rows: rows.append(dict(rows[0])),
+            r"step 0, field 'step': session 'opera-like-0001' has step 0 twice",
+        ),
         (lambda rows: rows[2]["context"][0].update(observation="<html>other</html>"),
          r":3, step 2, field 'context\[0\].observation': session 'opera-like-0001': this page differs"),
         (lambda rows: rows[2]["context"][1].update(action={"type": "terminate"}),
          r":3, step 2, field 'context\[1\].action': .* differs from the action of step 1"),
-        (lambda rows: rows[2]["context"].pop(), r"field 'context': .* context holds 1 earlier step\(s\) but this is step 2"),
-        (lambda rows: rows[1].update(action='{"type": "click",'), r":2, step 1, field 'action': action is a string but not valid JSON"),
-        (lambda rows: rows[1].update(step="1"), r":2, field 'step': expected the step's 0-based index as an integer, got '1'"),
+        (
+            lambda rows: rows[2]["context"].pop(),
+            r"field 'context': .* context holds 1 earlier step\(s\) but this is step 2",
+        ),
+        (
+            lambda rows: rows[1].update(action='{"type": "click",'),
+            r":2, step 1, field 'action': action is a string but not valid JSON",
+        ),
+        (
+            lambda rows: rows[1].update(step="1"),
+            r":2, field 'step': expected the step's 0-based index as an integer, got '1'",
+        ),
         (lambda rows: rows[1].update(persona="Other"), r"'persona' differs between its rows"),
-        (lambda rows: rows[1].update(action={"type": "click"}), r":2, step 1, field 'action.name': .*expected a string"),
+        (
+            lambda rows: rows[1].update(action={"type": "click"}),
+            r":2, step 1, field 'action.name': .*expected a string",
+        ),
     ],
 )
 def test_shopcart_errors_name_the_line_step_and_field(real_sessions, tmp_path, edit, expected):
@@ -514,7 +542,8 @@ def test_resolve_sessions_errors(fake_repo, real_sessions, tmp_path):
         resolve_sessions("bundled:dev")
     with pytest.raises(TypeError, match=r"sessions\[1\] is a dict, expected a Session"):
         resolve_sessions([real_sessions[0], {"session_id": "x"}])
-    with pytest.raises(TypeError, match="expected 'bundled:train', 'bundled:test', a path or a list of Session, got int"):
+    expected = "expected 'bundled:train', 'bundled:test', a path or a list of Session, got int"
+    with pytest.raises(TypeError, match=expected):
         resolve_sessions(3)  # type: ignore[arg-type]
     (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
     with pytest.raises(ValueError, match="no sessions in .*empty.jsonl"):

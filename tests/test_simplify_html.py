@@ -155,7 +155,9 @@ def test_existing_names_are_kept_even_when_not_dotted_and_duplicates_are_numbere
 
 
 def test_unlabelled_elements_are_named_by_their_kind():
-    page = simplify_html('<div name="box"><a href="/x"></a><input type="checkbox"><button></button><textarea></textarea></div>')
+    page = simplify_html(
+        '<div name="box"><a href="/x"></a><input type="checkbox"><button></button><textarea></textarea></div>'
+    )
     assert interactive_elements(page) == ["box.link", "box.checkbox_input", "box.button", "box.textarea"]
 
 
@@ -175,7 +177,8 @@ def test_containers_may_carry_names_but_are_not_interactive():
 def simplified_fixture_pages() -> list[str]:
     from shop_env.session import read_jsonl
 
-    return [step.observation for session in read_jsonl(FIXTURES / "real_format_sessions.jsonl") for step in session.steps]
+    sessions = read_jsonl(FIXTURES / "real_format_sessions.jsonl")
+    return [step.observation for session in sessions for step in session.steps]
 
 
 def procedural_pages() -> list[str]:
@@ -272,7 +275,9 @@ def test_slugify(text, slug):
 
 
 def test_long_labels_are_cut_at_a_word_boundary():
-    slug = slugify("Tiger JBV-S18U 10-Cup Microcomputer Controlled 4-in-1 Rice Cooker and Warmer, Stainless Steel White")
+    slug = slugify(
+        "Tiger JBV-S18U 10-Cup Microcomputer Controlled 4-in-1 Rice Cooker and Warmer, Stainless Steel White"
+    )
     assert len(slug) <= MAX_SLUG_CHARS
     assert slug.startswith("tiger_jbv_s18u_10_cup_microcomputer")
     assert not slug.endswith("_")
@@ -318,7 +323,9 @@ def elements(draw, depth: int = 0) -> str:
     return f"<{tag}{attributes}>{text}{''.join(children)}</{tag}>{tail}"
 
 
-pages = st.lists(elements(), min_size=1, max_size=4).map(lambda parts: "<html><body>" + "".join(parts) + "</body></html>")
+pages = st.lists(elements(), min_size=1, max_size=4).map(
+    lambda parts: "<html><body>" + "".join(parts) + "</body></html>"
+)
 
 
 @settings(max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
