@@ -4,8 +4,9 @@
 
 - `jsonl`: canonical sessions, one per line (SPEC section 6), plain or `.gz`; detected from a
   `.jsonl` / `.jsonl.gz` file whose first row has `steps`;
-- `opera`: OPeRA `filtered_action` / `full_action` rows (SPEC section 5), one `.parquet` file or a
-  directory of shards; detected from `.parquet` files;
+- `opera`: OPeRA `filtered_action` / `full_action` rows (SPEC section 5), one `.parquet` file, a
+  pattern (`OPeRA_filtered/action/train-*.parquet`) or a directory of shards of one split; detected
+  from `.parquet` files;
 - `hf`: a Hugging Face `datasets` dataset on local disk, a `save_to_disk` directory or a cached
   `.arrow` file, whose columns may be OPeRA's, canonical sessions or Shop-CART rows; detected from
   `state.json` / `dataset_info.json` in the directory, or the `.arrow` suffix;
@@ -50,6 +51,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -137,7 +139,7 @@ def load_sessions(
     Returns a list of sessions whose `.format` says what was read.
     """
     path = Path(path).expanduser()
-    if not path.exists():
+    if not path.exists() and not _is_parquet_glob(path):
         raise FileNotFoundError(f"no such file or directory: {path}")
     if format == "auto":
         format = detect_format(path)
@@ -178,7 +180,7 @@ def detect_format(path: str | os.PathLike) -> str:
             file=path,
         )
     name = path.name.lower()
-    if name.endswith(".parquet"):
+    if name.endswith(".parquet"):  # a file, or a pattern like train-*.parquet
         return "opera"
     if name.endswith(".arrow"):
         return "hf"
@@ -377,6 +379,11 @@ def _open_text(path: Path):
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict]]:
     """(location, row) for every non-blank line; a line that is not a JSON object is an error."""
+    for line_no, row in _jsonl_objects(path):
+        yield f"{path}:{line_no}", row
+
+
+def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
     if path.is_dir():
         raise SessionFormatError("format 'shopcart' reads one JSON Lines file, got a directory", file=path)
     with _readable(path), _open_text(path) as handle:
@@ -393,24 +400,44 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict]]:
                 raise SessionFormatError(
                     f"expected a JSON object per line, got {type(row).__name__}", file=path, line=line_no
                 )
-            yield f"{path}:{line_no}", row
+            yield line_no, row
 
 
 def _first_jsonl_row(path: Path) -> tuple[int, dict | None]:
-    for location, row in _jsonl_rows(path):
-        return int(location.rsplit(":", 1)[1]), row
-    return 0, None
+    return next(_jsonl_objects(path), (0, None))
 
 
 # --- OPeRA parquet ------------------------------------------------------------------------------
 
 
+_SPLIT_SHARD = re.compile(r"^(train|test|validation|valid|dev)[-_.]")
+
+
+def _is_parquet_glob(path: Path) -> bool:
+    return path.name.endswith(".parquet") and any(char in path.name for char in "*?[")
+
+
 def _parquet_files(path: Path, *, required: bool = True) -> list[Path]:
+    """The shards to read: the file itself, the files a pattern (`train-*.parquet`) matches, or every
+    .parquet file under a directory, refusing a directory that mixes splits (OPeRA keeps train-* and
+    test-* shards side by side)."""
     if path.is_file():
         return [path]
+    if _is_parquet_glob(path):
+        files = sorted(file for file in path.parent.glob(path.name) if file.is_file())
+        if not files:
+            raise SessionFormatError("no .parquet file matches this pattern", file=path)
+        return files
     files = sorted(file for file in path.rglob("*.parquet") if file.is_file())
     if not files and required:
         raise SessionFormatError("no .parquet files in this directory", file=path)
+    splits = sorted({match.group(1) for file in files if (match := _SPLIT_SHARD.match(file.name))})
+    if len(splits) > 1:
+        raise SessionFormatError(
+            f"this directory holds shards of several splits ({', '.join(splits)}); pass one split's "
+            f"shards as a pattern, e.g. {path / (splits[0] + '-*.parquet')}",
+            file=path,
+        )
     return files
 
 

@@ -201,6 +201,18 @@ def test_every_extra_and_empty_field_survives_the_parquet_round_trip(tmp_path):
     assert loaded[0].source is None and loaded[0].extra == {"cohort": 2, "tag": "x"}
 
 
+def test_opera_split_shards_side_by_side_need_a_pattern(real_sessions, tmp_path):
+    split_dir = tmp_path / "OPeRA_filtered" / "action"
+    write_opera_parquet(real_sessions[:1], split_dir / "train-00000-of-00001.parquet")
+    write_opera_parquet(real_sessions[1:], split_dir / "test-00000-of-00001.parquet")
+    with pytest.raises(SessionFormatError, match=r"several splits \(test, train\); pass one split's shards as a pattern"):
+        load_sessions(split_dir)
+    assert load_sessions(split_dir / "train-*.parquet") == real_sessions[:1]
+    assert load_sessions(split_dir / "test-*.parquet").format == "opera"
+    with pytest.raises(SessionFormatError, match="no .parquet file matches this pattern"):
+        load_sessions(split_dir / "validation-*.parquet")
+
+
 def test_write_opera_parquet_shards_and_checks(tmp_path, real_sessions):
     out = write_opera_parquet(real_sessions, tmp_path / "dir", shards=2)
     assert sorted(p.name for p in out.iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
