@@ -60,6 +60,40 @@ def make_sessions(
     )
 
 
+@app.command("convert")
+def convert(
+    source: Path = typer.Argument(..., help="Sessions in any format load_sessions reads (file, directory, train-*.parquet)."),
+    destination: Path = typer.Argument(..., help="Output: .jsonl/.jsonl.gz (canonical) or .parquet (OPeRA)."),
+    source_format: str = typer.Option("auto", "--from", help="auto, jsonl, opera, hf or shopcart."),
+    to: str | None = typer.Option(None, "--to", help="jsonl, opera or shopcart; default from the destination's suffix."),
+    map_types: list[str] = typer.Option([], "--map", help="Rename or drop a source action type: scroll= drops, tab_activate=click renames."),
+    drop_unknown_actions: bool = typer.Option(False, "--drop-unknown-actions", help="Drop every action type outside click/type_and_submit/terminate."),
+    shards: int = typer.Option(1, min=1, help="OPeRA output only: split into this many part-*.parquet files in DESTINATION."),
+) -> None:
+    """Convert recorded sessions between canonical JSONL, OPeRA parquet and Shop-CART rows."""
+    from rich.console import Console
+
+    from shop_env.loaders import convert_sessions
+
+    action_map = {}
+    for item in map_types:
+        kind, equals, target = item.partition("=")
+        if not equals or not kind:
+            raise typer.BadParameter(f"expected TYPE=TARGET (empty TARGET drops), got {item!r}", param_hint="--map")
+        action_map[kind] = target or None
+    try:
+        done = convert_sessions(
+            source, destination, source_format=source_format, to=to, action_map=action_map or None,
+            drop_unknown_actions=drop_unknown_actions, shards=shards,
+        )
+    except (ValueError, FileNotFoundError) as err:  # SessionFormatError names the file, row, step and field
+        raise typer.BadParameter(str(err)) from None
+    Console().print(
+        f"Read {done['sessions']} sessions ({done['steps']} steps) from {done['source']} as {done['source_format']}; "
+        f"wrote {done['format']} to {done['destination']}"
+    )
+
+
 @app.command("prepare-verl")
 def prepare_verl(
     sessions: str = typer.Option(..., help="Training sessions: bundled:train, or a file/directory load_sessions reads."),

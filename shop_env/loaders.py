@@ -73,6 +73,7 @@ from shop_env.session import (
     SessionFormatError,
     Step,
     read_jsonl,
+    write_jsonl,
 )
 
 logger = logging.getLogger(__name__)
@@ -252,6 +253,54 @@ def resolve_sessions(spec: str | os.PathLike | Sequence[Session]) -> list[Sessio
     if not sessions:
         raise ValueError(f"no sessions in {spec if isinstance(spec, (str, os.PathLike)) else 'the given list'}")
     return sessions
+
+
+OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "opera", "shopcart")
+"""Formats `convert_sessions` writes."""
+
+
+def convert_sessions(
+    source: str | os.PathLike,
+    destination: str | os.PathLike,
+    *,
+    source_format: str = "auto",
+    to: str | None = None,
+    action_map: Mapping[str, str | None] | None = None,
+    drop_unknown_actions: bool = False,
+    shards: int = 1,
+) -> dict[str, Any]:
+    """Read sessions in any format and write them as canonical JSONL, OPeRA parquet or Shop-CART rows.
+
+    `to` defaults from the destination's name: `.parquet` (or `shards > 1`) -> opera, else jsonl.
+    Returns what was done: formats, session and step counts, the destination.
+    """
+    if to is None:
+        to = "opera" if str(destination).endswith(".parquet") or shards > 1 else "jsonl"
+    if to not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {to!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    if shards != 1 and to != "opera":
+        raise ValueError(f"shards={shards} applies to opera parquet output only, not {to!r}")
+    sessions = load_sessions(
+        source, source_format, action_map=action_map, drop_unknown_actions=drop_unknown_actions
+    )
+    if to == "opera":
+        written = write_opera_parquet(sessions, destination, shards=shards)
+    elif to == "jsonl":
+        written = write_jsonl(sessions, destination)
+    else:
+        written = Path(destination)
+        with atomic_write(written) as handle:
+            for session in sessions:
+                for row in shopcart_rows(session):
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return {
+        "source": str(source),
+        "source_format": sessions.format,
+        "destination": str(written),
+        "format": to,
+        "sessions": len(sessions),
+        "steps": sum(len(session) for session in sessions),
+    }
 
 
 # --- action types -------------------------------------------------------------------------------
