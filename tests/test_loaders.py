@@ -562,3 +562,49 @@ def test_resolve_sessions_errors(fake_repo, real_sessions, tmp_path):
         resolve_sessions(tmp_path / "empty.jsonl")
     with pytest.raises(ValueError, match="no sessions in the given list"):
         resolve_sessions([])
+
+
+# --- convert_sessions and `shop-r1 convert` -------------------------------------------------------------
+
+
+def test_convert_sessions_between_every_written_format(real_sessions, tmp_path):
+    from shop_env.loaders import convert_sessions
+
+    done = convert_sessions(FIXTURE, tmp_path / "s.parquet")
+    assert done == {
+        "source": str(FIXTURE), "source_format": "jsonl", "destination": str(tmp_path / "s.parquet"),
+        "format": "opera", "sessions": len(real_sessions), "steps": sum(map(len, real_sessions)),
+    }
+    convert_sessions(tmp_path / "s.parquet", tmp_path / "rows.jsonl", to="shopcart")
+    convert_sessions(tmp_path / "rows.jsonl", tmp_path / "back.jsonl.gz")
+    convert_sessions(tmp_path / "back.jsonl.gz", tmp_path / "parts", shards=2)
+    assert load_sessions(tmp_path / "rows.jsonl").format == "shopcart"
+    assert load_sessions(tmp_path / "back.jsonl.gz") == real_sessions == load_sessions(tmp_path / "parts")
+    with pytest.raises(ValueError, match="unknown output format 'csv'; expected one of jsonl, opera, shopcart"):
+        convert_sessions(FIXTURE, tmp_path / "x.csv", to="csv")
+    with pytest.raises(ValueError, match="shards=2 applies to opera parquet output only, not 'jsonl'"):
+        convert_sessions(FIXTURE, tmp_path / "x.jsonl", to="jsonl", shards=2)
+
+
+def test_cli_convert_maps_types_and_reports_bad_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from shop_env.cli import app
+
+    source = write_rows(full_action_rows(), tmp_path / "full.parquet")
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["convert", str(source), str(tmp_path / "out.jsonl"), "--map", "scroll=", "--map", "navigation=",
+              "--map", "tab_activate=click"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Read 1 sessions (3 steps)" in " ".join(result.output.split())
+    assert [str(a) for a in load_sessions(tmp_path / "out.jsonl")[0].actions] == [
+        "click(nav_bar.deals)", "click(tab.cart)", "terminate()",
+    ]
+    refused = runner.invoke(app, ["convert", str(source), str(tmp_path / "o.jsonl")])
+    assert refused.exit_code == 2 and "action types outside the paper's action space" in " ".join(refused.output.split())
+    bad_map = runner.invoke(app, ["convert", str(source), str(tmp_path / "o.jsonl"), "--map", "scroll"])
+    assert bad_map.exit_code == 2 and "expected TYPE=TARGET" in bad_map.output
+    missing = runner.invoke(app, ["convert", str(tmp_path / "nope.jsonl"), str(tmp_path / "o.jsonl")])
+    assert missing.exit_code == 2 and "no such file or directory" in " ".join(missing.output.split())
