@@ -27,6 +27,7 @@ _EXPORTS = {
     "load_sessions": "shop_env.loaders",
     "bundled_sessions": "shop_env.loaders",
     "resolve_sessions": "shop_env.loaders",
+    "write_opera_parquet": "shop_env.loaders",
     "simplify_html": "shop_env.simplify_html",
     "interactive_elements": "shop_env.simplify_html",
     "parse_response": "shop_env.response_format",
@@ -48,7 +49,7 @@ def __getattr__(name: str):
 
 
 if TYPE_CHECKING:
-    from shop_env.loaders import bundled_sessions, load_sessions, resolve_sessions
+    from shop_env.loaders import bundled_sessions, load_sessions, resolve_sessions, write_opera_parquet
     from shop_env.procedural_shop import make_sessions
     from shop_env.replay_env import SessionReplayEnv, observation_at
     from shop_env.response_format import ParsedResponse, format_response, parse_response
