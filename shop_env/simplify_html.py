@@ -137,7 +137,8 @@ def simplify_html(raw_html: str | bytes) -> str:
         unnamed = [element for element in unnamed if element not in removed]
         empty_leaves = [element for element in empty_leaves if element not in removed]
         empty_leaves += [parent for parent in removed.parents if not len(parent)]
-    etree.strip_attributes(document, *(attribute_names - _KEPT_ATTRIBUTE_SET))
+    if unwanted := attribute_names - _KEPT_ATTRIBUTE_SET:
+        etree.strip_attributes(document, *unwanted)
     _assign_names(named, unnamed)
     _drop_empty(empty_leaves)
     return _collapse_whitespace(etree.tostring(document, encoding="unicode", method="html"))
@@ -265,6 +266,7 @@ def page_title(html: str) -> str:
     return " ".join(html_lib.unescape(_TAG.sub(" ", match.group(1))).split())
 
 
+@functools.lru_cache(maxsize=4096)
 def slugify(text: str) -> str:
     """Lower-case words joined by `_` (accents folded, dots and punctuation dropped), capped in length.
 
@@ -302,8 +304,9 @@ def _parse(raw_html: str | bytes, *, where: str) -> etree._Element:
     if not isinstance(raw_html, str):
         raise TypeError(f"{where}: expected the page as str or bytes, got {type(raw_html).__name__}")
     # lxml refuses str input that declares an encoding; the declaration means nothing for a str.
-    raw_html = _XML_DECLARATION.sub("", raw_html, count=1)
-    if not raw_html.strip():
+    if declaration := _XML_DECLARATION.match(raw_html):
+        raw_html = raw_html[declaration.end() :]
+    if not raw_html or raw_html.isspace():
         raise ValueError(f"{where}: empty page (expected an HTML document or fragment)")
     try:
         document = etree.fromstring(raw_html, parser=_PARSER)
@@ -419,7 +422,8 @@ def _labels(element: etree._Element) -> Iterator[str | None]:
     """Candidate labels, accessible name first; lazy, since the first usable one wins."""
     yield element.get("aria-label")
     if element.tag not in ("input", "select", "textarea"):
-        yield "".join(element.itertext())[: MAX_SLUG_CHARS * 4]
+        text = etree.tostring(element, method="text", encoding="unicode", with_tail=False)
+        yield text[: MAX_SLUG_CHARS * 4]
     yield element.get("placeholder")
     yield element.get("alt")
     yield from (image.get("alt") for image in element.iter("img"))
