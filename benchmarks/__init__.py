@@ -33,6 +33,8 @@ class Rate:
     """The median round, to show how noisy the machine was."""
     items: int
     """Items processed per round."""
+    per_round: tuple[float, ...]
+    """Every round's rate, in order, so rates of the same round can be paired (`median_ratio`)."""
 
 
 def interleaved_rates(
@@ -59,9 +61,19 @@ def interleaved_rates(
             items[name] = count
             per_round[name].append(count / elapsed if elapsed > 0 else float("inf"))
     return {
-        name: Rate(best=max(rates), median=statistics.median(rates), items=items[name])
+        name: Rate(best=max(rates), median=statistics.median(rates), items=items[name], per_round=tuple(rates))
         for name, rates in per_round.items()
     }
+
+
+def median_ratio(numerator: Rate, denominator: Rate) -> float:
+    """Median over rounds of numerator / denominator within the same round, rounded for reports.
+
+    The two sides of a round ran back to back, so a burst of load that slows one slows the other;
+    the ratio of best rounds could instead pair a quiet second on one side with a busy one on the other.
+    """
+    ratios = [a / b for a, b in zip(numerator.per_round, denominator.per_round, strict=True) if b]
+    return round(statistics.median(ratios), 4) if ratios else float("inf")
 
 
 def timed(function: Callable[[], object]) -> tuple[object, float]:
@@ -98,7 +110,3 @@ def current_rss_mb() -> float:
         resident_pages = int(handle.read().split()[1])
     return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-
-def ratio(numerator: float, denominator: float) -> float:
-    """numerator / denominator, rounded for reports; inf when the denominator is 0."""
-    return round(numerator / denominator, 4) if denominator else float("inf")
