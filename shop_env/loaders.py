@@ -47,15 +47,12 @@ order their first row appears. Other keys go to `step.extra`.
 from __future__ import annotations
 
 import copy
-import gzip
 import json
 import logging
 import os
 import re
-import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -72,6 +69,7 @@ from shop_env.session import (
     Session,
     SessionFormatError,
     Step,
+    iter_text_lines,
     read_jsonl,
     write_jsonl,
 )
@@ -403,27 +401,7 @@ class _DropUnknownTypes(Mapping):
 def _read_canonical_jsonl(path: Path, policy: _ActionPolicy) -> list[Session]:
     if path.is_dir():
         raise SessionFormatError("format 'jsonl' reads one file, got a directory", file=path)
-    with _readable(path):
-        return read_jsonl(path, action_map=policy.for_session_model())
-
-
-@contextmanager
-def _readable(path: Path) -> Iterator[None]:
-    """Turn decoding failures of a whole file (bad gzip, not UTF-8) into a located SessionFormatError."""
-    try:
-        yield
-    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as error:
-        raise SessionFormatError(
-            f"cannot read the file ({type(error).__name__}: {error}); expected UTF-8 JSON Lines"
-            + (", gzip-compressed" if path.name.endswith(".gz") else ""),
-            file=path,
-        ) from None
-
-
-def _open_text(path: Path):
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+    return read_jsonl(path, action_map=policy.for_session_model())
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict]]:
@@ -435,21 +413,20 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict]]:
 def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
     if path.is_dir():
         raise SessionFormatError("format 'shopcart' reads one JSON Lines file, got a directory", file=path)
-    with _readable(path), _open_text(path) as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise SessionFormatError(
-                    f"not valid JSON ({err.msg} at column {err.colno})", file=path, line=line_no
-                ) from None
-            if not isinstance(row, dict):
-                raise SessionFormatError(
-                    f"expected a JSON object per line, got {type(row).__name__}", file=path, line=line_no
-                )
-            yield line_no, row
+    for line_no, line in iter_text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise SessionFormatError(
+                f"not valid JSON ({err.msg} at column {err.colno})", file=path, line=line_no
+            ) from None
+        if not isinstance(row, dict):
+            raise SessionFormatError(
+                f"expected a JSON object per line, got {type(row).__name__}", file=path, line=line_no
+            )
+        yield line_no, row
 
 
 def _first_jsonl_row(path: Path) -> tuple[int, dict | None]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -303,10 +304,29 @@ class Session:
         }
 
 
-def _open_text(path: Path, mode: str):
-    if path.suffix == ".gz":
-        return gzip.open(path, mode + "t", encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
+def iter_text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of a UTF-8 file, gzip-compressed when the name ends in .gz.
+
+    Reads bytes and decodes line by line, so a bad byte or a corrupt stream is an error naming its line.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    line_no = 0
+    with opener(path, "rb") as handle:
+        try:
+            for line_no, raw in enumerate(handle, start=1):
+                try:
+                    yield line_no, raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise SessionFormatError(
+                        f"not valid UTF-8 (byte {err.start + 1} of the line: {err.reason})", file=path, line=line_no
+                    ) from None
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            raise SessionFormatError(
+                f"cannot read this line: corrupt or truncated gzip stream ({type(err).__name__}: {err})",
+                file=path,
+                line=line_no + 1,
+            ) from None
 
 
 def iter_jsonl(
@@ -315,30 +335,29 @@ def iter_jsonl(
     """Stream sessions from a canonical JSON Lines file (plain or .gz); blank lines are skipped."""
     path = Path(path)
     seen: dict[str, int] = {}
-    with _open_text(path, "r") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise SessionFormatError(
-                    f"not valid JSON ({err.msg} at column {err.colno})", file=path, line=line_no
-                ) from None
-            try:
-                session = Session.from_dict(data, action_map=action_map)
-            except SessionFormatError as err:
-                raise err.located(file=path, line=line_no) from None
-            if session.session_id in seen:
-                raise SessionFormatError(
-                    f"duplicate session_id {session.session_id!r} (first on line "
-                    f"{seen[session.session_id]})",
-                    file=path,
-                    line=line_no,
-                    field="session_id",
-                )
-            seen[session.session_id] = line_no
-            yield session
+    for line_no, line in iter_text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise SessionFormatError(
+                f"not valid JSON ({err.msg} at column {err.colno})", file=path, line=line_no
+            ) from None
+        try:
+            session = Session.from_dict(data, action_map=action_map)
+        except SessionFormatError as err:
+            raise err.located(file=path, line=line_no) from None
+        if session.session_id in seen:
+            raise SessionFormatError(
+                f"duplicate session_id {session.session_id!r} (first on line "
+                f"{seen[session.session_id]})",
+                file=path,
+                line=line_no,
+                field="session_id",
+            )
+        seen[session.session_id] = line_no
+        yield session
 
 
 def read_jsonl(

@@ -133,11 +133,28 @@ def test_dropped_actions_are_logged_with_counts(tmp_path, caplog):
     assert "dropped actions as asked: hover x1, scroll x2" in caplog.text
 
 
-def test_corrupt_gzip_is_an_error_naming_the_file(tmp_path):
+def test_corrupt_gzip_is_an_error_naming_the_file_and_line(tmp_path):
     path = tmp_path / "s.jsonl.gz"
     path.write_bytes(gzip.compress(FIXTURE.read_bytes())[:200])
-    with pytest.raises(SessionFormatError, match=rf"^{path}: cannot read the file .*gzip-compressed"):
+    with pytest.raises(SessionFormatError, match=rf"^{path}:1: cannot read this line: corrupt or truncated gzip"):
         load_sessions(path, format="jsonl")
+    (tmp_path / "plain.jsonl.gz").write_bytes(FIXTURE.read_bytes())
+    with pytest.raises(SessionFormatError, match=r"plain.jsonl.gz:1: cannot read this line: .*BadGzipFile"):
+        load_sessions(tmp_path / "plain.jsonl.gz")
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "shopcart"])
+def test_a_bad_byte_names_its_line(real_sessions, tmp_path, kind):
+    if kind == "jsonl":
+        lines = [json.dumps(session.to_dict()) for session in real_sessions]
+    else:
+        lines = [json.dumps(row) for row in shopcart_rows(real_sessions[0])]
+    data = [line.encode("utf-8") for line in lines]
+    data[1] = data[1][:30] + b"\xff" + data[1][30:]
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b"\n".join(data) + b"\n")
+    with pytest.raises(SessionFormatError, match=rf"^{path}:2: not valid UTF-8 \(byte 31 of the line"):
+        load_sessions(path, format=kind)
 
 
 def test_an_empty_file_holds_no_sessions(tmp_path):
