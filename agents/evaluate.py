@@ -1,0 +1,462 @@
+"""`shop-r1 eval`: a policy replayed over recorded sessions, scored as in the paper's Tables 2 and 3.
+
+    shop-r1 eval --policy smollm2 --sessions bundled:test --limit 40 --max-tokens 2048 --max-new-tokens 96 --out runs/eval
+    shop-r1 eval --policy heuristic --sessions bundled:test --out runs/eval-heuristic
+    shop-r1 eval --policy Qwen/Qwen2.5-3B-Instruct --max-tokens 32768 --temperatures 0.6,0.7,0.8,0.9,1.0,1.1,1.2 --out runs/sweep
+
+Every step of every session is predicted teacher-forced (the human's next page follows whatever the
+policy said), through the replay env `ShopR1/SessionReplay-v0`, so the reward breakdowns are the
+env's own. Several sessions advance in lockstep, one env each, so an LLM policy answers a batch of
+observations at once; each env's observation (including `last_action_error` from that session's
+previous response) is exactly what stepping it alone would give.
+
+Outputs in `--out`:
+- `metrics.json`: exact_acc, type_acc, type_macro_f1, per_type, confusion, counts (fractions in [0, 1]),
+  mean reward components (`reward/...`, self-certainty included), token statistics and the run settings.
+- `predictions.jsonl`: every step: session, step, response text, parsed action, gold action, reward.
+- `report.md`: the paper's Table 2 (overall) and Table 3 (per action type) layout, in percent.
+With `--temperatures`, one such directory per temperature (`T0.6/`, ...) plus `sweep.json`,
+`report.md` and `temperature_sweep.png` (the paper's Figure 2) at the top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shop_env.atomic_io import atomic_write, write_json, write_text
+from shop_env.metrics import evaluate, percent
+from shop_env.rewards import RewardConfig
+from shop_env.session import ACTION_TYPES, Session
+
+from agents.policies import BASELINES, Policy, make_policy
+
+CPU_MAX_TOKENS = 2048
+"""Default prompt + response budget of the CLI: a 135M-model forward over 2k tokens takes ~6 s on 2 CPU
+cores (8k: ~37 s). The paper's 32768 is for GPUs: pass --max-tokens 32768."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One `shop-r1 eval` run."""
+
+    policy: str = "smollm2"
+    """oracle, terminate, random, heuristic, smollm2, tiny-random, an HF model id or a local model path."""
+    sessions: str = "bundled:test"
+    """Sessions to replay: bundled:test / bundled:train, or a file or directory `load_sessions` reads."""
+    out: Path = Path("runs/eval")
+    """Directory for metrics.json, predictions.jsonl, report.md (created; existing files are replaced)."""
+    context: str = "whole"
+    """whole (past pages + past actions) or latest (past actions + current page), paper Table 5."""
+    temperature: float = 0.6
+    """Sampling temperature (paper: 0.6); also the scale of the self-certainty logits."""
+    temperatures: tuple[float, ...] | None = None
+    """Run the paper's sweep (Figure 2) over these temperatures instead of `temperature`."""
+    greedy: bool = False
+    """Greedy decoding instead of sampling (deterministic)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass."""
+    limit: int | None = None
+    """Evaluate only the first N steps, taking sessions in order (the last one may stop early)."""
+    max_tokens: int = CPU_MAX_TOKENS
+    """Prompt + response token budget; the context builder drops the oldest pages first to fit."""
+    max_new_tokens: int = 256
+    """Most tokens per response (a rationale + action is ~40-100)."""
+    batch_size: int = 8
+    """Sessions advanced in lockstep = observations per generation batch."""
+    seed: int = 0
+    """Seeds sampling and the random baseline."""
+    self_certainty: bool = True
+    """Compute the rationale's self-certainty (LLM policies on the transformers backend)."""
+    backend: str = "hf"
+    """hf (transformers, CPU or GPU) or vllm (GPU, optional package)."""
+    reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
+    """Reward weights for the reward columns (paper defaults)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self):
+        if self.context not in ("whole", "latest"):
+            raise ValueError(f"context must be 'whole' or 'latest', got {self.context!r}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1 step (or None for all), got {self.limit}")
+        if self.temperatures is not None:
+            if not self.temperatures or any(not (t > 0 and math.isfinite(t)) for t in self.temperatures):
+                raise ValueError(f"temperatures must be a non-empty list of numbers > 0, got {self.temperatures}")
+            if len(set(self.temperatures)) != len(self.temperatures):
+                raise ValueError(f"temperatures repeat a value: {self.temperatures}")
+            if self.policy in BASELINES:
+                raise ValueError(f"a temperature sweep needs an LLM policy; {self.policy!r} does not sample")
+            if self.greedy:
+                raise ValueError("a temperature sweep samples; drop --greedy")
+        if self.backend not in ("hf", "vllm"):
+            raise ValueError(f"backend must be 'hf' or 'vllm', got {self.backend!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    def generation_kwargs(self, temperature: float | None = None) -> dict[str, Any]:
+        """What `make_policy` gets: the LLM settings (baselines use only the seed)."""
+        kwargs: dict[str, Any] = {
+            "temperature": self.temperature if temperature is None else temperature,
+            "top_p": self.top_p,
+            "greedy": self.greedy,
+            "max_tokens": self.max_tokens,
+            "max_new_tokens": self.max_new_tokens,
+            "context": self.context,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "with_self_certainty": self.self_certainty and self.backend == "hf",
+        }
+        if self.backend != "hf":
+            kwargs["backend"] = self.backend
+        return kwargs
+
+
+def _plan(sessions: Sequence[Session], limit: int | None) -> list[tuple[Session, int]]:
+    """(session, steps to evaluate) in order, cut to `limit` steps in all."""
+    plan = []
+    remaining = math.inf if limit is None else limit
+    for session in sessions:
+        if remaining <= 0:
+            break
+        count = int(min(len(session), remaining))
+        plan.append((session, count))
+        remaining -= count
+    return plan
+
+
+def evaluate_policy(
+    policy: Policy,
+    sessions: str | Sequence[Session],
+    *,
+    context: str = "whole",
+    limit: int | None = None,
+    batch_size: int = 8,
+    reward_config: RewardConfig | None = None,
+    progress: bool = True,
+    on_step: Callable[[dict], None] | None = None,
+) -> dict[str, Any]:
+    """Replay `sessions` with `policy`; returns {"metrics": ..., "predictions": [...]}.
+
+    `batch_size` sessions advance together, one replay env each, and their current observations go
+    to `policy.act` as one batch. `on_step` sees each prediction record as it is made.
+    """
+    import gymnasium as gym
+
+    from shop_env import ENV_ID
+    from shop_env.loaders import resolve_sessions
+
+    loaded = list(resolve_sessions(sessions)) if isinstance(sessions, str) else list(sessions)
+    plan = _plan(loaded, limit)
+    if not plan:
+        raise ValueError(f"no steps to evaluate in {sessions if isinstance(sessions, str) else f'{len(loaded)} sessions'}")
+    config = reward_config or RewardConfig()
+    planned_sessions = [session for session, _ in plan]
+    total_steps = sum(count for _, count in plan)
+    records: list[dict[str, Any]] = []
+    idle_envs: list[gym.Env] = []
+    active: list[dict[str, Any]] = []  # {"env", "observation", "order", "left"}
+    queue = list(enumerate(plan))[::-1]
+    started = time.perf_counter()
+    with _progress_bar(progress, total_steps) as advance:
+        while active or queue:
+            while len(active) < batch_size and queue:
+                order, (session, count) = queue.pop()
+                env = idle_envs.pop() if idle_envs else gym.make(ENV_ID, sessions=planned_sessions, context=context, reward_config=config)
+                observation, _ = env.reset(options={"index": order})
+                active.append({"env": env, "observation": observation, "order": order, "left": count})
+            outputs = policy.act([slot["observation"] for slot in active])
+            if len(outputs) != len(active):
+                raise RuntimeError(f"{type(policy).__name__}.act returned {len(outputs)} outputs for {len(active)} observations")
+            still_active = []
+            for slot, output in zip(active, outputs, strict=True):
+                observation, reward, terminated, truncated, info = slot["env"].step(
+                    {"response": output.text, "self_certainty": output.self_certainty}
+                )
+                record = _record(slot["order"], info, output, reward)
+                records.append(record)
+                if on_step is not None:
+                    on_step(record)
+                slot["left"] -= 1
+                if terminated or truncated or slot["left"] == 0:
+                    idle_envs.append(slot["env"])
+                else:
+                    slot["observation"] = observation
+                    still_active.append(slot)
+            active = still_active
+            advance(len(outputs), records)
+    for env in idle_envs:
+        env.close()
+    seconds = time.perf_counter() - started
+    records.sort(key=lambda record: (record.pop("_order"), record["step"]))
+    return {"metrics": summarize(records, config, seconds=seconds), "predictions": records}
+
+
+def _record(order: int, info: dict[str, Any], output: Any, reward: float) -> dict[str, Any]:
+    dropped = output.dropped
+    return {
+        "_order": order,
+        "session_id": info["session_id"],
+        "step": int(info["step_index"]),
+        "text": output.text,
+        "action": info["predicted_action"],
+        "gold": info["gold_action"],
+        "parse_error": info["parse_error"],
+        "reward": reward,
+        "reward_components": info["reward"],
+        "self_certainty": output.self_certainty,
+        "prompt_tokens": output.prompt_tokens,
+        "completion_tokens": output.completion_tokens,
+        "dropped_pages": dropped.pages if dropped is not None else None,
+        "dropped_page_chars": dropped.page_chars if dropped is not None else None,
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarize(records: list[dict[str, Any]], config: RewardConfig, *, seconds: float | None = None) -> dict[str, Any]:
+    """The paper's metrics plus mean reward components and token statistics over prediction records."""
+    metrics = evaluate([r["action"] for r in records], [r["gold"] for r in records], rouge_threshold=config.rouge_threshold)
+    component_keys = sorted({key for r in records for key in r["reward_components"]})
+    metrics["reward"] = {key: _mean([float(r["reward_components"].get(key) or 0.0) for r in records]) for key in component_keys}
+    certainties = [r["self_certainty"] for r in records if r["self_certainty"] is not None]
+    metrics["self_certainty"] = {"mean": _mean(certainties), "count": len(certainties)}
+    metrics["format_ok"] = 1 - metrics["counts"]["invalid"] / len(records)
+    prompt_tokens = [r["prompt_tokens"] for r in records if r["prompt_tokens"] is not None]
+    completion_tokens = [r["completion_tokens"] for r in records if r["completion_tokens"] is not None]
+    metrics["tokens"] = {
+        "prompt_mean": _mean(prompt_tokens),
+        "prompt_max": max(prompt_tokens, default=None),
+        "completion_mean": _mean(completion_tokens),
+        "steps_with_dropped_pages": sum(1 for r in records if r["dropped_pages"]),
+        "steps_with_cut_page": sum(1 for r in records if r["dropped_page_chars"]),
+    }
+    metrics["n_steps"] = len(records)
+    metrics["n_sessions"] = len({r["session_id"] for r in records})
+    if seconds is not None:
+        metrics["seconds"] = round(seconds, 2)
+        metrics["steps_per_second"] = round(len(records) / seconds, 3) if seconds > 0 else None
+    return metrics
+
+
+class _progress_bar:
+    """A rich progress bar over steps showing the running action type accuracy (or nothing at all)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled = enabled
+        self.total = total
+        self.type_hits = 0
+        self.counted = 0
+
+    def __enter__(self) -> Callable[[int, list[dict]], None]:
+        if not self.enabled:
+            return lambda steps, records: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]eval[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+        )
+        self.progress.__enter__()
+        task = self.progress.add_task("", total=self.total)
+
+        def advance(steps: int, records: list[dict]) -> None:
+            for record in records[self.counted :]:
+                self.type_hits += record["action"] is not None and record["action"]["type"] == record["gold"]["type"]
+            self.counted = len(records)
+            self.progress.update(task, advance=steps, description=f"type acc {self.type_hits / self.counted:.0%}")
+
+        return advance
+
+    def __exit__(self, *exc_info) -> None:
+        if self.enabled:
+            self.progress.__exit__(*exc_info)
+
+
+def write_predictions(path: Path, records: list[dict[str, Any]]) -> None:
+    with atomic_write(path) as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def report_markdown(metrics: dict[str, Any], *, label: str, settings: str) -> str:
+    """report.md: Table 2 (overall) and Table 3 (per action type) layout, then rewards and counts."""
+    per_type = metrics["per_type"]
+    types = [kind for kind in ACTION_TYPES if kind in per_type]
+    lines = [
+        f"# Evaluation: {label}",
+        "",
+        f"{metrics['n_steps']} steps of {metrics['n_sessions']} sessions · {settings}",
+        "",
+        "## Overall (paper Table 2 layout)",
+        "",
+        "| Model | Settings | Exact Action Acc. | Action Type Acc. | Action Type F1 |",
+        "|---|---|---:|---:|---:|",
+        f"| {label} | {settings} | {percent(metrics['exact_acc'])} | {percent(metrics['type_acc'])} | {percent(metrics['type_macro_f1'])} |",
+        "",
+        "## Per action type (paper Table 3 layout)",
+        "",
+        "| Model | Settings | " + " | ".join(f"Exact {kind}" for kind in types) + " | " + " | ".join(f"Type {kind}" for kind in types) + " |",
+        "|---|---|" + "---:|" * (2 * len(types)),
+        f"| {label} | {settings} | "
+        + " | ".join(percent(per_type[kind]["exact_acc"]) for kind in types)
+        + " | "
+        + " | ".join(percent(per_type[kind]["type_acc"]) for kind in types)
+        + " |",
+        "",
+        "Support (gold steps per type): " + ", ".join(f"{kind} {per_type[kind]['support']}" for kind in types) + ".",
+        "",
+        "## Mean reward per step",
+        "",
+        "| component | mean |",
+        "|---|---:|",
+    ]
+    lines += [f"| {key} | {value:.4g} |" for key, value in metrics["reward"].items() if value is not None]
+    certainty = metrics["self_certainty"]
+    mean_certainty = "-" if certainty["mean"] is None else f"{certainty['mean']:.3f} nats"
+    lines += [
+        "",
+        f"Self-certainty of the rationale: {mean_certainty} (over {certainty['count']} responses with a rationale).",
+        f"Responses in the right format: {percent(metrics['format_ok'])}.",
+        "",
+        "## Confusion (rows: gold type, columns: predicted)",
+        "",
+        "| gold \\ predicted | " + " | ".join(metrics["confusion"][ACTION_TYPES[0]]) + " |",
+        "|---|" + "---:|" * len(metrics["confusion"][ACTION_TYPES[0]]),
+    ]
+    lines += [f"| {gold} | " + " | ".join(str(n) for n in row.values()) + " |" for gold, row in metrics["confusion"].items()]
+    tokens = metrics["tokens"]
+    if tokens["prompt_mean"] is not None:
+        lines += [
+            "",
+            "## Prompts",
+            "",
+            f"Mean prompt {tokens['prompt_mean']:.0f} tokens (max {tokens['prompt_max']}), mean response "
+            f"{tokens['completion_mean']:.1f} tokens; {tokens['steps_with_dropped_pages']} steps dropped earlier pages "
+            f"and {tokens['steps_with_cut_page']} cut the current page to fit the budget.",
+        ]
+    if metrics.get("seconds") is not None:
+        lines += ["", f"Wall time {metrics['seconds']:.1f} s ({metrics['steps_per_second']} steps/s)."]
+    return "\n".join(lines) + "\n"
+
+
+def _settings_label(config: EvalConfig, temperature: float) -> str:
+    decoding = "greedy" if config.greedy else f"T={temperature:g}" + (f", top-p {config.top_p:g}" if config.top_p < 1 else "")
+    if config.policy in BASELINES:
+        return f"context={config.context}"
+    return f"context={config.context}, {decoding}, budget {config.max_tokens} tokens ({config.max_new_tokens} for the response)"
+
+
+def _run_record(config: EvalConfig, temperature: float) -> dict[str, Any]:
+    settings = {
+        field.name: getattr(config, field.name)
+        for field in dataclasses.fields(config)
+        if field.name not in ("reward", "progress", "temperatures", "out")
+    }
+    settings["temperature"] = temperature
+    return {**settings, "reward_config": dataclasses.asdict(config.reward)}
+
+
+def _evaluate_into(policy: Policy, sessions: Sequence[Session], config: EvalConfig, out: Path, temperature: float) -> dict[str, Any]:
+    result = evaluate_policy(
+        policy, sessions, context=config.context, limit=config.limit, batch_size=config.batch_size,
+        reward_config=config.reward, progress=config.progress,
+    )
+    metrics = {**result["metrics"], "run": _run_record(config, temperature)}
+    out.mkdir(parents=True, exist_ok=True)
+    write_predictions(out / "predictions.jsonl", result["predictions"])
+    write_json(out / "metrics.json", metrics)
+    write_text(out / "report.md", report_markdown(metrics, label=config.policy, settings=_settings_label(config, temperature)))
+    return metrics
+
+
+def run_eval(config: EvalConfig) -> dict[str, Any]:
+    """Run `shop-r1 eval`: write the outputs into `config.out`; returns the metrics (or the sweep)."""
+    from shop_env.loaders import resolve_sessions
+
+    sessions = list(resolve_sessions(config.sessions))
+    first_temperature = config.temperatures[0] if config.temperatures else config.temperature
+    policy = make_policy(config.policy, sessions=sessions, **config.generation_kwargs(first_temperature))
+    if config.temperatures is None:
+        return _evaluate_into(policy, sessions, config, Path(config.out), config.temperature)
+    rows = []
+    for temperature in config.temperatures:
+        tempered = policy.with_settings(temperature=temperature)
+        metrics = _evaluate_into(tempered, sessions, config, Path(config.out) / f"T{temperature:g}", temperature)
+        rows.append(
+            {
+                "temperature": temperature,
+                "exact_acc": metrics["exact_acc"],
+                "type_acc": metrics["type_acc"],
+                "type_macro_f1": metrics["type_macro_f1"],
+                "reward_total": metrics["reward"].get("reward/total"),
+                "self_certainty": metrics["self_certainty"]["mean"],
+                "format_ok": metrics["format_ok"],
+            }
+        )
+    sweep = {"policy": config.policy, "run": _run_record(config, first_temperature), "temperatures": rows}
+    out = Path(config.out)
+    write_json(out / "sweep.json", sweep)
+    plot_temperature_sweep(rows, out / "temperature_sweep.png", title=f"{config.policy}: temperature sweep ({config.context} context)")
+    write_text(out / "report.md", sweep_markdown(rows, label=config.policy, settings=_settings_label(config, first_temperature)))
+    return sweep
+
+
+def sweep_markdown(rows: list[dict[str, Any]], *, label: str, settings: str) -> str:
+    """The sweep as a table (the numbers behind the paper's Figure 2) and the plot."""
+    lines = [
+        f"# Temperature sweep: {label}",
+        "",
+        f"{settings.split(', T=')[0]}. One directory per temperature holds its full report.",
+        "",
+        "| Temperature | Exact Action Acc. | Action Type Acc. | Action Type F1 | Mean reward | Self-certainty (nats) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        certainty = "-" if row["self_certainty"] is None else f"{row['self_certainty']:.3f}"
+        reward = "-" if row["reward_total"] is None else f"{row['reward_total']:.4g}"
+        lines.append(
+            f"| {row['temperature']:g} | {percent(row['exact_acc'])} | {percent(row['type_acc'])} "
+            f"| {percent(row['type_macro_f1'])} | {reward} | {certainty} |"
+        )
+    lines += ["", "![temperature sweep](temperature_sweep.png)", ""]
+    return "\n".join(lines)
+
+
+def plot_temperature_sweep(rows: list[dict[str, Any]], path: Path, *, title: str) -> Path:
+    """Exact / type accuracy and type F1 (%) against the sampling temperature, like the paper's Figure 2."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    temperatures = [row["temperature"] for row in rows]
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
+    for key, label, marker in (
+        ("exact_acc", "Exact action acc.", "o"),
+        ("type_acc", "Action type acc.", "s"),
+        ("type_macro_f1", "Action type F1", "^"),
+    ):
+        axes.plot(temperatures, [100 * row[key] for row in rows], marker=marker, label=label)
+    axes.set_xlabel("sampling temperature")
+    axes.set_ylabel("%")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    with atomic_write(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+    return path

@@ -1,0 +1,228 @@
+"""`HFPolicy`: any transformers causal LM as a shopper policy, batched, on CPU or GPU.
+
+    policy = HFPolicy("smollm2", temperature=0.6, max_tokens=2048, max_new_tokens=96)
+    outputs = policy.act([observation_at(session, 3)])
+    outputs[0].text, outputs[0].action
+
+Prompts come from `agents.context_builder.build_prompt` (the training data uses the same call), are
+left-padded into batches and decoded with a generation config built from `GenerationSettings` alone,
+so a model's shipped sampling defaults (Qwen's top_k=20 and repetition penalty, for instance) do not
+silently change the paper's setting. With `with_self_certainty=True` each output carries the
+rationale's self-certainty KL(U || p) (paper Eq. 3), computed from the full next-token logits the
+model produced while generating, scaled by the sampling temperature, on the rationale tokens only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from agents.context_builder import CONTEXT_MODES, DEFAULT_MAX_TOKENS, BuiltPrompt, build_prompt
+from agents.models import EMBEDDED_MODEL, load_model_and_tokenizer, prepare_tokenizer
+from agents.policies import PolicyOutput
+from shop_env.self_certainty import rationale_mask_for, self_certainty
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How an LLM policy builds prompts and decodes; defaults follow the paper where it says."""
+
+    temperature: float = 0.6
+    """Sampling temperature (paper section 4.1: 0.6). Also scales the logits for self-certainty, so the
+    reward sees the distribution that was sampled from."""
+    top_p: float = 1.0
+    """Nucleus sampling mass; 1.0 keeps the whole distribution (the paper does not truncate)."""
+    greedy: bool = False
+    """Decode greedily (argmax) instead of sampling: deterministic, for tests and debugging."""
+    max_new_tokens: int = 256
+    """Most tokens generated per response; a rationale + action is ~40-100 tokens."""
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    """Prompt + response budget in tokens (paper: 32k). Clamped to the model's context window; on a
+    CPU use ~2048 (a 135M-model forward over 2k tokens takes ~6 s on 2 cores, over 8k ~37 s)."""
+    context: str | None = None
+    """'whole' or 'latest' to force a context mode; None uses the observation as the env built it."""
+    seed: int = 0
+    """Seeds sampling: batch k of this policy is sampled with seed + k, so reruns repeat exactly."""
+    batch_size: int = 8
+    """Prompts generated together (left-padded). On CPU, larger batches mostly trade latency for throughput."""
+    with_self_certainty: bool = False
+    """Return the rationale's self-certainty (nats) with each output; keeps the generated logits."""
+
+    def __post_init__(self):
+        if not (self.temperature > 0):
+            raise ValueError(f"temperature must be > 0, got {self.temperature}; use greedy=True for argmax decoding")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.max_tokens <= self.max_new_tokens:
+            raise ValueError(
+                f"max_tokens={self.max_tokens} must exceed max_new_tokens={self.max_new_tokens} to leave room for the prompt"
+            )
+        if self.context is not None and self.context not in CONTEXT_MODES:
+            raise ValueError(f"context must be one of {CONTEXT_MODES} or None, got {self.context!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+SETTING_NAMES = frozenset(field.name for field in fields(GenerationSettings))
+
+
+class HFPolicy:
+    """A transformers causal LM answering observations in batches (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike | Any = EMBEDDED_MODEL,
+        tokenizer: Any | None = None,
+        *,
+        dtype: torch.dtype | None = None,
+        **settings: Any,
+    ):
+        """`model` is a name for `agents.models.resolve_model` or a loaded model (then pass its tokenizer)."""
+        unknown = set(settings) - SETTING_NAMES
+        if unknown:
+            raise TypeError(f"unknown generation settings {sorted(unknown)}; expected some of {sorted(SETTING_NAMES)}")
+        self.settings = GenerationSettings(**settings)
+        if isinstance(model, (str, os.PathLike)):
+            if tokenizer is not None:
+                raise ValueError("pass a tokenizer only together with a loaded model, not with a model name")
+            self.model, self.tokenizer = load_model_and_tokenizer(model, dtype=dtype)
+            self.name = str(model)
+        else:
+            if tokenizer is None:
+                raise ValueError("a loaded model needs its tokenizer: HFPolicy(model, tokenizer)")
+            self.model, self.tokenizer = model, prepare_tokenizer(tokenizer)
+            self.name = getattr(model, "name_or_path", None) or type(model).__name__
+        window = getattr(self.model.config, "max_position_embeddings", None)
+        self.max_tokens = min(self.settings.max_tokens, window) if window else self.settings.max_tokens
+        if self.max_tokens < self.settings.max_tokens:
+            logger.info("%s: token budget %d clamped to the model's context window %d", self.name, self.settings.max_tokens, window)
+        if self.max_tokens <= self.settings.max_new_tokens:
+            raise ValueError(f"{self.name}: context window {window} leaves no room for max_new_tokens={self.settings.max_new_tokens}")
+        self._stop_ids = self._end_of_turn_ids()
+        self._batches_run = 0
+
+    def with_settings(self, **changes: Any) -> HFPolicy:
+        """The same model and tokenizer with some settings changed (e.g. a temperature sweep), no reload."""
+        return HFPolicy(self.model, self.tokenizer, **{**dataclasses.asdict(self.settings), **changes})
+
+    def _end_of_turn_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        if not ids:
+            raise ValueError(f"{self.name}: neither the model nor the tokenizer defines an end-of-sequence token")
+        return ids
+
+    def _generation_config(self):
+        from transformers import GenerationConfig
+
+        sample = not self.settings.greedy
+        return GenerationConfig(
+            max_new_tokens=self.settings.max_new_tokens,
+            do_sample=sample,
+            temperature=self.settings.temperature if sample else None,
+            top_p=self.settings.top_p if sample else None,
+            top_k=0 if sample else None,  # 0 = off; unset, generate would apply its global default of 50
+            eos_token_id=sorted(self._stop_ids),
+            pad_token_id=self.tokenizer.pad_token_id,
+            bos_token_id=self.model.generation_config.bos_token_id,
+            return_dict_in_generate=True,
+            output_logits=self.settings.with_self_certainty,
+        )
+
+    @contextmanager
+    def _only_our_settings(self):
+        """Hide the model's own generation defaults while generating.
+
+        `generate` fills every option we leave unset from `model.generation_config`, so a shipped
+        top_k=20 or repetition_penalty=1.05 (Qwen2.5-Instruct) would silently apply on top of ours.
+        """
+        from transformers import GenerationConfig
+
+        shipped = self.model.generation_config
+        self.model.generation_config = GenerationConfig()
+        try:
+            yield
+        finally:
+            self.model.generation_config = shipped
+
+    def build_prompts(self, observations: list[dict]) -> list[BuiltPrompt]:
+        return [
+            build_prompt(
+                observation,
+                self.tokenizer,
+                max_tokens=self.max_tokens,
+                context=self.settings.context,
+                max_new_tokens=self.settings.max_new_tokens,
+            )
+            for observation in observations
+        ]
+
+    def act(self, observations: list[dict]) -> list[PolicyOutput]:
+        prompts = self.build_prompts(observations)
+        # Batch prompts of similar length together (less padding), then restore the caller's order.
+        order = sorted(range(len(prompts)), key=lambda i: prompts[i].n_tokens)
+        outputs: list[PolicyOutput | None] = [None] * len(prompts)
+        size = self.settings.batch_size
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            for index, output in zip(chunk, self._generate([prompts[i] for i in chunk]), strict=True):
+                outputs[index] = output
+        return outputs  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _generate(self, prompts: list[BuiltPrompt]) -> list[PolicyOutput]:
+        encoded = self.tokenizer(
+            [prompt.text for prompt in prompts], add_special_tokens=False, padding=True, return_tensors="pt"
+        ).to(self.model.device)
+        width = encoded["input_ids"].shape[1]
+        with torch.random.fork_rng(devices=[] if self.model.device.type == "cpu" else [self.model.device]):
+            torch.manual_seed(self.settings.seed + self._batches_run)
+            generation_config = self._generation_config()
+            with self._only_our_settings():
+                generated = self.model.generate(**encoded, generation_config=generation_config)
+        self._batches_run += 1
+        new_tokens = generated.sequences[:, width:]  # (B, T_new), pad after each row's end of turn
+        kept = [self._until_end_of_turn(row.tolist()) for row in new_tokens]
+        texts = [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in kept]
+        certainties: list[float | None] = [None] * len(prompts)
+        if self.settings.with_self_certainty:
+            certainties = self._self_certainty(torch.stack(generated.logits, dim=1), kept, texts)
+        return [
+            PolicyOutput.from_text(
+                text,
+                self_certainty=certainty,
+                prompt_tokens=prompt.n_tokens,
+                completion_tokens=len(ids),
+                dropped=prompt.dropped,
+            )
+            for prompt, ids, text, certainty in zip(prompts, kept, texts, certainties, strict=True)
+        ]
+
+    def _until_end_of_turn(self, ids: list[int]) -> list[int]:
+        for position, token in enumerate(ids):
+            if token in self._stop_ids:
+                return ids[: position + 1]
+        return ids
+
+    def _self_certainty(self, logits: torch.Tensor, kept: list[list[int]], texts: list[str]) -> list[float | None]:
+        """Self-certainty per row from the generation logits (B, T_new, V): logits[:, t] produced token t.
+
+        None for a response without rationale tokens (it failed the format, or the rationale is empty).
+        """
+        mask = torch.zeros(logits.shape[:2], dtype=torch.bool)  # (B, T_new)
+        for row, (ids, text) in enumerate(zip(kept, texts, strict=True)):
+            mask[row, : len(ids)] = torch.tensor(rationale_mask_for(self.tokenizer, text, token_ids=ids), dtype=torch.bool)
+        values = self_certainty(logits, mask.to(logits.device), self.settings.temperature)  # (B,)
+        return [float(value) if mask[row].any() else None for row, value in enumerate(values.tolist())]
