@@ -35,6 +35,44 @@ def replay(
     replay_session(loaded, chosen, session_id=session_id, context=context, seed=seed)
 
 
+@app.command("eval")
+def eval_(
+    policy: str = typer.Option("smollm2", help="oracle, terminate, random, heuristic, smollm2, tiny-random, an HF id or a model path."),
+    sessions: str = typer.Option("bundled:test", help="bundled:test|bundled:train or a file/directory load_sessions reads."),
+    out: Path = typer.Option(..., help="Directory for metrics.json, predictions.jsonl and report.md."),
+    context: str = typer.Option("whole", help="whole (past pages + actions) or latest (past actions + current page)."),
+    temperature: float = typer.Option(0.6, help="Sampling temperature (paper: 0.6)."),
+    temperatures: str | None = typer.Option(None, help="Temperature sweep (paper Figure 2), e.g. 0.6,0.7,0.8,0.9,1.0,1.1,1.2; writes a PNG."),
+    greedy: bool = typer.Option(False, "--greedy", help="Greedy decoding instead of sampling."),
+    top_p: float = typer.Option(1.0, help="Nucleus sampling mass."),
+    limit: int | None = typer.Option(None, help="Evaluate only the first N steps (sessions in order)."),
+    max_tokens: int = typer.Option(2048, help="Prompt + response token budget (CPU-sized; the paper uses 32768)."),
+    max_new_tokens: int = typer.Option(256, help="Most tokens per response."),
+    batch_size: int = typer.Option(8, help="Sessions stepped together = prompts per generation batch."),
+    seed: int = typer.Option(0, help="Seeds sampling and the random baseline."),
+    self_certainty: bool = typer.Option(True, help="Compute the rationale's self-certainty (transformers backend)."),
+    backend: str = typer.Option("hf", help="hf (transformers) or vllm (GPU, optional)."),
+) -> None:
+    """Evaluate a policy on recorded sessions: exact / type accuracy, type macro F1, rewards (paper Tables 2, 3)."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from agents.evaluate import EvalConfig, run_eval
+
+    try:
+        sweep = tuple(float(t) for t in temperatures.split(",")) if temperatures else None
+        config = EvalConfig(
+            policy=policy, sessions=sessions, out=out, context=context, temperature=temperature, temperatures=sweep,
+            greedy=greedy, top_p=top_p, limit=limit, max_tokens=max_tokens, max_new_tokens=max_new_tokens,
+            batch_size=batch_size, seed=seed, self_certainty=self_certainty, backend=backend,
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    run_eval(config)
+    Console().print(Markdown((out / "report.md").read_text(encoding="utf-8")))
+    Console().print(f"wrote {out}/")
+
+
 @app.command("make-sessions")
 def make_sessions(
     n: int = typer.Option(..., "--n", min=1, help="Number of sessions to generate."),
