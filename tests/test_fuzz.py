@@ -322,13 +322,6 @@ def test_corrupted_jsonl_line_is_named_or_the_load_is_complete(small_sessions, t
             assert session.to_dict() == original.to_dict()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shop_env/session.py iter_jsonl (and loaders._open_text) decode the whole file as UTF-8, so a "
-    "bad byte raises UnicodeDecodeError mid-iteration and loaders._readable can only name the file; "
-    "read the file in binary and decode line by line, raising SessionFormatError(file=path, line=n), "
-    "then remove this xfail",
-)
 def test_invalid_utf8_names_its_line(small_sessions, tmp_path):
     from shop_env.loaders import load_sessions
     from shop_env.session import SessionFormatError
