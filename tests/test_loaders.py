@@ -537,7 +537,10 @@ def fake_repo(tmp_path, monkeypatch, real_sessions) -> Path:
 def test_bundled_sessions_are_cached_and_every_call_gets_its_own_copy(fake_repo, real_sessions):
     first = bundled_sessions("train")
     assert first == real_sessions and isinstance(first, list)
-    first[0].steps.clear()
+    first[0].steps[0].extra["note"] = "changed"
+    first[0].steps[0].rationale = "changed"
+    first[0].extra["note"] = "changed"
+    first[1].steps.clear()
     first.clear()
     hits = loaders._parsed_bundle.cache_info().hits
     assert bundled_sessions("train") == real_sessions
