@@ -228,12 +228,11 @@ class FakeTransferQueue:
         self.fields = dict(fields)
 
     def kv_batch_get(self, keys, partition_id, select_fields):
+        """Like TransferQueue, fields never written are left out of the result, without an error."""
         from tensordict import TensorDict
 
-        missing = [name for name in select_fields if name not in self.fields]
-        if missing:
-            raise KeyError(f"fields {missing} not in partition {partition_id}")
-        return TensorDict({name: self.fields[name] for name in select_fields}, batch_size=[len(keys)])
+        present = {name: self.fields[name] for name in select_fields if name in self.fields}
+        return TensorDict(present, batch_size=[len(keys)])
 
     def kv_batch_put(self, keys, partition_id, fields):
         self.fields.update(dict(fields.items()))
@@ -296,7 +295,8 @@ def test_trainer_step_adds_alpha_times_rationale_certainty_to_the_rule_score(ver
 
 
 def test_trainer_step_says_how_to_load_the_engine_when_workers_lack_it(verl_extension, tiny_tokenizer, monkeypatch):
-    monkeypatch.setattr(verl_extension, "tq", FakeTransferQueue({}))
+    rule = torch.nested.as_nested_tensor([torch.tensor([0.0, 1.0])], layout=torch.jagged)
+    monkeypatch.setattr(verl_extension, "tq", FakeTransferQueue({"rm_scores": rule, "responses": rule, "response_mask": rule}))
     trainer = object.__new__(verl_extension.ShopR1SyncTrainer)
     trainer.tokenizer, trainer.certainty_weight = tiny_tokenizer, 0.005
     step = SimpleNamespace(keys=["a"], partition_id="train", tags=[{}])
@@ -329,3 +329,26 @@ def test_verls_external_module_variable_registers_them_on_import(verl_extension)
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["ShopR1SyncTrainer", "ShopR1FSDPEngine"]
+
+
+def test_only_the_old_log_prob_pass_asks_for_self_certainty(verl_extension, monkeypatch):
+    """The flag is set for the actor's old-log-prob pass and gone before the reference and update passes."""
+    from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+    seen = []
+
+    def old_log_prob(self, batch, metrics):
+        seen.append(batch.extra_info.get(verl_extension.CERTAINTY_FLAG))
+        return SimpleNamespace(extra_info=dict(batch.extra_info))  # verl may hand back a new batch object
+
+    monkeypatch.setattr(PPOTrainerSync, "_compute_old_log_prob", old_log_prob)
+    trainer = object.__new__(verl_extension.ShopR1SyncTrainer)
+    trainer.certainty_weight = 0.005
+    monkeypatch.setattr(trainer, "_add_rationale_reward", lambda batch, metrics: batch, raising=False)
+    original = SimpleNamespace(extra_info={"temperature": 0.6})
+    returned = trainer._compute_old_log_prob(original, {})
+    assert seen == [True]
+    assert verl_extension.CERTAINTY_FLAG not in original.extra_info | returned.extra_info
+    trainer.certainty_weight = 0.0  # alpha = 0: verl's pass unchanged
+    trainer._compute_old_log_prob(SimpleNamespace(extra_info={}), {})
+    assert seen == [True, None]

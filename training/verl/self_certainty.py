@@ -106,24 +106,25 @@ class ShopR1SyncTrainer(PPOTrainerSync):
     def _compute_old_log_prob(self, batch, metrics: dict):
         if not self.certainty_weight:
             return super()._compute_old_log_prob(batch, metrics)
-        batch.extra_info[CERTAINTY_FLAG] = True
+        flagged = batch
+        flagged.extra_info[CERTAINTY_FLAG] = True
         try:
-            batch = super()._compute_old_log_prob(batch, metrics)
-        finally:
-            batch.extra_info.pop(CERTAINTY_FLAG, None)  # the ref and update passes must not compute it
+            batch = super()._compute_old_log_prob(flagged, metrics)
+        finally:  # the reference and update passes must not compute it again
+            flagged.extra_info.pop(CERTAINTY_FLAG, None)
+        batch.extra_info.pop(CERTAINTY_FLAG, None)
         return self._add_rationale_reward(batch, metrics)
 
     def _add_rationale_reward(self, batch, metrics: dict):
         """rm_scores += alpha x mean self-certainty over each response's rationale tokens."""
         fields = [CERTAINTY_FIELD, "response_mask", "responses", "rm_scores"]
-        try:
-            data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
-        except KeyError as err:
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
+        if CERTAINTY_FIELD not in data.keys():  # TransferQueue leaves out fields nobody wrote
             raise RuntimeError(
-                f"the actor returned no '{CERTAINTY_FIELD}' ({err}): its workers run verl's own engine. Set "
+                f"the actor returned no '{CERTAINTY_FIELD}': its workers run verl's own engine. Set "
                 f"VERL_USE_EXTERNAL_MODULES={__name__} in ray_kwargs.ray_init.runtime_env.env_vars (the launch "
                 "scripts do) and install shop-r1 on every node"
-            ) from err
+            )
         per_token = response_from_nested(data[CERTAINTY_FIELD], data["response_mask"]).unbind()  # B x (T_i,)
         responses = data["responses"].unbind()  # B x (T_i,) sampled token ids
         certainties = rationale_certainties(per_token, [ids.tolist() for ids in responses], self.tokenizer)
