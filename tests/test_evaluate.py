@@ -1,0 +1,141 @@
+"""Evaluation: teacher-forced replay in lockstep batches, metrics, files, the sweep and the CLI."""
+
+import json
+
+import gymnasium as gym
+import pytest
+from typer.testing import CliRunner
+
+from agents.evaluate import EvalConfig, evaluate_policy, run_eval
+from agents.policies import OraclePolicy, PolicyOutput, RandomValidPolicy
+from shop_env import ENV_ID
+from shop_env.cli import app
+from shop_env.response_format import format_response
+from shop_env.session import Action
+
+from conftest import FIXTURES
+
+SESSIONS = str(FIXTURES / "real_format_sessions.jsonl")
+
+
+class EchoPolicy:
+    """Fails the format on even steps and otherwise repeats the env's last_action_error as its rationale,
+    so its answers depend on per-session env state that lockstep batching must keep apart."""
+
+    def act(self, observations):
+        outputs = []
+        for observation in observations:
+            if int(observation["step_index"]) % 2 == 0:
+                outputs.append(PolicyOutput.from_text(f"garbage {observation['session_id']}"))
+            else:
+                rationale = f"previous error: {observation['last_action_error']}"
+                outputs.append(PolicyOutput.from_text(format_response(rationale, Action("terminate"))))
+        return outputs
+
+
+def _manual_replay(policy, sessions_path):
+    """The reference: one env, one session at a time, one observation per act call."""
+    env = gym.make(ENV_ID, sessions=sessions_path)
+    texts = []
+    for index in range(len(env.unwrapped.sessions)):
+        observation, _ = env.reset(options={"index": index})
+        terminated = False
+        while not terminated:
+            output = policy.act([observation])[0]
+            texts.append(output.text)
+            observation, _, terminated, _, _ = env.step({"response": output.text, "self_certainty": None})
+    return texts
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 8])
+def test_lockstep_batches_equal_stepping_each_env_alone(batch_size):
+    result = evaluate_policy(EchoPolicy(), SESSIONS, batch_size=batch_size, progress=False)
+    assert [r["text"] for r in result["predictions"]] == _manual_replay(EchoPolicy(), SESSIONS)
+    assert any("previous error: not one JSON object" in r["text"] for r in result["predictions"])
+
+
+def test_oracle_scores_perfectly_and_records_every_step(fixture_sessions):
+    result = evaluate_policy(OraclePolicy(fixture_sessions), fixture_sessions, batch_size=2, progress=False)
+    metrics = result["metrics"]
+    assert metrics["exact_acc"] == metrics["type_acc"] == metrics["type_macro_f1"] == 1.0
+    assert metrics["n_steps"] == 9 and metrics["n_sessions"] == 2 and metrics["format_ok"] == 1.0
+    records = result["predictions"]
+    assert [(r["session_id"], r["step"]) for r in records] == [
+        (s.session_id, i) for s in fixture_sessions for i in range(len(s))
+    ]
+    assert all(r["action"] == r["gold"] for r in records)
+    assert metrics["reward"]["reward/format"] == 0.5
+
+
+def test_limit_takes_the_first_steps_in_session_order(fixture_sessions):
+    result = evaluate_policy(RandomValidPolicy(), fixture_sessions, limit=7, progress=False)
+    assert [(r["session_id"], r["step"]) for r in result["predictions"]][-3:] == [
+        ("opera-like-0001", 4), ("opera-like-0002", 0), ("opera-like-0002", 1)
+    ]
+    assert result["metrics"]["n_steps"] == 7
+
+
+def test_eval_writes_metrics_predictions_and_report(tmp_path):
+    metrics = run_eval(EvalConfig(policy="heuristic", sessions=SESSIONS, out=tmp_path, progress=False))
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["exact_acc"] == metrics["exact_acc"]
+    for key in ("type_acc", "type_macro_f1", "per_type", "reward", "self_certainty", "run"):
+        assert key in written
+    assert written["run"]["policy"] == "heuristic" and written["run"]["context"] == "whole"
+    lines = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert len(lines) == 9 and {"session_id", "step", "text", "action", "gold", "reward"} <= set(lines[0])
+    report = (tmp_path / "report.md").read_text()
+    assert "| Model | Settings | Exact Action Acc. | Action Type Acc. | Action Type F1 |" in report
+    assert "Exact type_and_submit" in report and "Type terminate" in report
+
+
+def test_llm_eval_reports_tokens_and_format_failures(tmp_path):
+    metrics = run_eval(
+        EvalConfig(policy="tiny-random", sessions=SESSIONS, out=tmp_path, limit=3, max_new_tokens=4, greedy=True, progress=False)
+    )
+    assert metrics["n_steps"] == 3 and metrics["format_ok"] == 0.0 and metrics["exact_acc"] == 0.0
+    assert metrics["tokens"]["completion_mean"] == 4 and metrics["tokens"]["prompt_max"] <= 2048 - 4
+    assert metrics["self_certainty"] == {"mean": None, "count": 0}
+
+
+def test_temperature_sweep_writes_one_run_per_temperature_and_a_plot(tmp_path):
+    sweep = run_eval(
+        EvalConfig(
+            policy="tiny-random", sessions=SESSIONS, out=tmp_path, limit=2, max_new_tokens=3,
+            temperatures=(0.7, 1.2), context="latest", progress=False,
+        )
+    )
+    assert [row["temperature"] for row in sweep["temperatures"]] == [0.7, 1.2]
+    for name in ("T0.7", "T1.2"):
+        assert json.loads((tmp_path / name / "metrics.json").read_text())["run"]["temperature"] == float(name[1:])
+    assert (tmp_path / "temperature_sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "sweep.json").read_text())["temperatures"] == sweep["temperatures"]
+    assert "| 1.2 |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"context": "all"}, "context"),
+        ({"limit": 0}, "limit"),
+        ({"temperatures": (0.7, 0.7)}, "repeat"),
+        ({"temperatures": (0.0,)}, "> 0"),
+        ({"temperatures": (0.7,), "policy": "oracle"}, "LLM policy"),
+        ({"backend": "tgi"}, "backend"),
+    ],
+)
+def test_bad_eval_config_says_what_is_wrong(changes, message):
+    with pytest.raises(ValueError, match=message):
+        EvalConfig(**changes)
+
+
+def test_cli_eval_runs_a_baseline(tmp_path):
+    result = CliRunner().invoke(app, ["eval", "--policy", "terminate", "--sessions", SESSIONS, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "metrics.json").read_text())["per_type"]["terminate"]["exact_acc"] == 1.0
+    assert "Exact Action Acc." in result.output
+
+
+def test_cli_eval_rejects_bad_options(tmp_path):
+    result = CliRunner().invoke(app, ["eval", "--policy", "random", "--temperatures", "0.6,x", "--out", str(tmp_path)])
+    assert result.exit_code != 0
