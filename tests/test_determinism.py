@@ -50,19 +50,22 @@ def episodes(seed: int, n_episodes: int = 6) -> list[dict]:
     return record
 
 
-def episode_metrics(record: list[dict]) -> dict:
-    """The paper's metrics over the episodes' predictions (what `shop-r1 eval` reports)."""
-    from shop_env.response_format import parse_response
+TIMING_KEYS = ("seconds", "steps_per_second")
 
-    preds, golds = [], []
-    for episode in record:
-        for step in episode["steps"]:
-            preds.append(parse_response(step["response"]).action)
-    env = gym.make(ENV_ID, sessions="bundled:test")
-    by_id = {session.session_id: session for session in env.unwrapped.sessions}
-    for episode in record:
-        golds += by_id[episode["session_id"]].actions[: len(episode["steps"])]
-    return evaluate(preds, golds)
+
+def eval_run(policy, limit: int = 30) -> dict:
+    """`shop-r1 eval`'s core on the bundled test sessions, with the wall-clock entries left out."""
+    from agents.evaluate import evaluate_policy
+
+    result = evaluate_policy(policy, "bundled:test", limit=limit, batch_size=4, progress=False)
+    metrics = {key: value for key, value in result["metrics"].items() if key not in TIMING_KEYS}
+    return {"metrics": metrics, "predictions": result["predictions"]}
+
+
+def random_policy_eval(seed: int) -> dict:
+    from agents.policies import RandomValidPolicy
+
+    return eval_run(RandomValidPolicy(seed=seed))
 
 
 def data_order(seed: int) -> list[tuple[str, int]]:
@@ -78,7 +81,7 @@ def everything(seed: int) -> dict[str, str]:
     return {
         "procedural_sessions": digest(session_records(make_sessions(4, seed=seed))),
         "episodes": digest(record),
-        "eval_metrics": digest(episode_metrics(record)),
+        "eval_metrics": digest(random_policy_eval(seed)),
         "data_order": digest(data_order(seed)),
     }
 
@@ -97,7 +100,23 @@ def test_episodes_and_rewards_repeat_for_a_seed():
 
 
 def test_eval_metrics_repeat_for_a_seed():
-    assert episode_metrics(episodes(seed=5)) == episode_metrics(episodes(seed=5))
+    first = random_policy_eval(5)
+    assert first == random_policy_eval(5)
+    assert first["predictions"] != random_policy_eval(6)["predictions"]
+
+
+@pytest.mark.slow
+def test_sampled_llm_eval_repeats_for_a_seed():
+    """Temperature sampling (the paper's 0.6) with the tiny random model: the seed fixes every token."""
+    from agents.policies import make_policy
+
+    def sampled(seed: int) -> dict:
+        policy = make_policy("tiny-random", seed=seed, temperature=0.6, max_new_tokens=12, max_tokens=1024, batch_size=2)
+        return eval_run(policy, limit=2)
+
+    first = sampled(1)
+    assert first == sampled(1)
+    assert [p["text"] for p in first["predictions"]] != [p["text"] for p in sampled(2)["predictions"]]
 
 
 def test_data_order_repeats_for_a_seed():
