@@ -111,6 +111,33 @@ def test_manifest_and_validation_files(prepared):
     assert len(read_rows(out / SFT_VAL_FILE)) == manifest["splits"]["val"]["sft_rows"]
 
 
+def test_worker_processes_write_the_same_files(prepared, tmp_path):
+    out, config, _ = prepared
+    parallel = prepare_verl(PrepareConfig(
+        sessions=str(FIXTURE), out=str(tmp_path), model="tiny-random", context_window=WINDOW,
+        response_tokens=RESPONSE, workers=2,
+    ))
+    assert parallel["splits"]["train"]["rl_rows"] == len(read_rows(out / RL_FILE))
+    for name in (RL_FILE, SFT_FILE):
+        assert read_rows(tmp_path / name) == read_rows(out / name)
+
+
+def test_sessions_without_rationales_leave_sft_empty_and_say_so(tmp_path, caplog):
+    from shop_env.session import write_jsonl
+
+    sessions = read_jsonl(FIXTURE)  # a private copy: the module's fixture stays intact
+    for session in sessions:
+        for step in session.steps:
+            step.rationale = None
+    write_jsonl(sessions, tmp_path / "no_rationale.jsonl")
+    config = PrepareConfig(sessions=str(tmp_path / "no_rationale.jsonl"), out=str(tmp_path / "out"),
+                           model="tiny-random", context_window=WINDOW, response_tokens=RESPONSE)
+    with caplog.at_level("WARNING", logger="training.verl.prepare"):
+        manifest = prepare_verl(config)
+    assert manifest["splits"]["train"]["sft_rows"] == 0 and read_rows(tmp_path / "out" / SFT_FILE) == []
+    assert "--missing-rationale empty" in caplog.text
+
+
 def test_config_errors_say_how_to_fix():
     with pytest.raises(ValueError, match="missing_rationale"):
         PrepareConfig(sessions="bundled:train", out="x", missing_rationale="drop")

@@ -260,4 +260,9 @@ def prepare_verl(config: PrepareConfig) -> dict[str, Any]:
             "%s: %d RL rows, %d SFT rows (%d steps without a rationale), longest prompt %d tokens",
             name, split["rl_rows"], split["sft_rows"], split["missing_rationale"], split["longest_prompt_tokens"],
         )
+        if not split["sft_rows"]:
+            logger.warning(
+                "%s: no step has a recorded rationale, so %s is empty and verl's SFT cannot train on it; pass "
+                "--missing-rationale empty, or skip SFT (GRPO variant no_sft)", name, split["sft_file"],
+            )
     return manifest
