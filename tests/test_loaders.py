@@ -210,6 +210,11 @@ def test_done_when_jsonl_and_shuffled_string_parquet_shards_give_identical_sessi
     assert [s.to_dict() for s in loaded] == [s.to_dict() for s in real_sessions]
 
 
+def test_the_bundled_test_sessions_survive_shuffled_parquet_shards(tmp_path):
+    sessions = bundled_sessions("test")
+    assert load_sessions(shuffled_string_shards(sessions, tmp_path, shards=4, seed=5)) == sessions
+
+
 def test_every_extra_and_empty_field_survives_the_parquet_round_trip(tmp_path):
     sessions = sessions_with_extras()
     path = write_opera_parquet(sessions, tmp_path / "one.parquet")
