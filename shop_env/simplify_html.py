@@ -390,7 +390,8 @@ def _scope_name(
         chain.append(node)
         node = node.getparent()
     for node in reversed(chain):  # outermost first
-        if node.tag in _LANDMARK_TAG_SET or _role(node) in _LANDMARK_ROLE_SET:
+        role = node.get("role")
+        if node.tag in _LANDMARK_TAG_SET or (role and role.strip().lower() in _LANDMARK_ROLE_SET):
             slug = slugify(node.get("aria-label") or "") or _landmark_kind(node)
             prefix = registry.claim(f"{prefix}.{slug}" if prefix else slug)
             node.set("name", prefix)
