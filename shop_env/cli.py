@@ -255,7 +255,7 @@ def train(
     context: str | None = typer.Option(None, help="whole (past pages + actions) or latest (past actions + current page)."),
     context_window: int | None = typer.Option(None, help="Prompt + response tokens (paper: 32768)."),
     eval_data: str | None = typer.Option(None, help="Held-out sessions to evaluate on (default bundled:test)."),
-    eval_max_examples: int | None = typer.Option(None, help="Evaluate on a seeded, fixed subset of N test steps."),
+    eval_limit: int | None = typer.Option(None, help="Evaluate the first N held-out steps (a fixed subset)."),
     seed: int | None = typer.Option(None, help="Seeds every stage."),
     resume: bool = typer.Option(False, "--resume", help="Skip finished stages, continue the unfinished one from its checkpoint."),
 ) -> None:
@@ -266,7 +266,7 @@ def train(
     try:
         config = train_config(preset, out=out, model=model, no_sft=no_sft, ablation=ablation, baseline=baseline,
                               action_reward=action_reward, alpha=alpha, max_steps=max_steps, eval_data=eval_data,
-                              eval_max_examples=eval_max_examples, data=data, max_examples=max_examples,
+                              eval_limit=eval_limit, data=data, max_examples=max_examples,
                               context=context, max_context_tokens=context_window, seed=seed)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None

@@ -33,18 +33,21 @@ class PromptBudget:
 
     context: str = "whole"
     """'whole' (past pages + past actions + current page) or 'latest' (past actions + current page)."""
-    max_prompt_tokens: int = 32_768
-    """Token budget of the prompt; the context builder drops the oldest past pages first to fit."""
+    max_context_tokens: int = 32_768
+    """Context window, prompt + response (paper: 32k); the prompt gets `max_context_tokens - max_new_tokens`
+    tokens, and the context builder drops the oldest past pages first, then the end of the page, to fit."""
     max_new_tokens: int = 256
-    """Tokens reserved for the response, so prompt + response fits the model's context window."""
+    """Tokens reserved for the response; eval must use the same value for its prompts to match training's."""
 
     def __post_init__(self):
         if self.context not in ("whole", "latest"):
             raise ValueError(f"context must be 'whole' or 'latest', got {self.context!r}")
-        if self.max_prompt_tokens < 64:
-            raise ValueError(f"max_prompt_tokens={self.max_prompt_tokens} is too small for the system prompt; use >= 64")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.max_context_tokens < 64:
+            raise ValueError(f"max_context_tokens={self.max_context_tokens} is too small for the system prompt; use >= 64")
+        if not 1 <= self.max_new_tokens < self.max_context_tokens:
+            raise ValueError(
+                f"max_new_tokens={self.max_new_tokens} must be >= 1 and below max_context_tokens={self.max_context_tokens}"
+            )
 
 
 def step_example(session: Session, index: int, tokenizer: Any, budget: PromptBudget) -> dict[str, Any]:
@@ -59,7 +62,7 @@ def step_example(session: Session, index: int, tokenizer: Any, budget: PromptBud
     built = build_prompt(
         observation,
         tokenizer,
-        max_tokens=budget.max_prompt_tokens,
+        max_tokens=budget.max_context_tokens,
         context=budget.context,
         max_new_tokens=budget.max_new_tokens,
     )
@@ -72,7 +75,8 @@ def step_example(session: Session, index: int, tokenizer: Any, budget: PromptBud
         "session_id": session.session_id,
         "step_index": int(index),
         "prompt_tokens": int(built.n_tokens),
-        "dropped_pages": int(built.dropped),
+        "dropped_pages": int(built.dropped.pages),
+        "dropped_page_chars": int(built.dropped.page_chars),
     }
 
 
@@ -99,9 +103,37 @@ def select_steps(
     return [pairs[i] for i in chosen]
 
 
-def rl_rows(pairs: Iterable[tuple[Session, int]], tokenizer: Any, budget: PromptBudget) -> list[dict[str, Any]]:
-    """GRPO rows: `prompt` (chat messages), `gold_action` (JSON) plus provenance columns."""
-    return [step_example(session, index, tokenizer, budget) for session, index in pairs]
+def _fitting_examples(
+    pairs: Iterable[tuple[Session, int]], tokenizer: Any, budget: PromptBudget, skip_too_long: bool
+) -> Iterator[tuple[Session, int, dict[str, Any]]]:
+    """`step_example` per pair; with `skip_too_long`, steps whose fixed prompt part exceeds the budget
+    are left out with one warning that counts them (without it, the ContextBudgetError propagates)."""
+    from agents.context_builder import ContextBudgetError
+
+    too_long = 0
+    for session, index in pairs:
+        try:
+            yield session, index, step_example(session, index, tokenizer, budget)
+        except ContextBudgetError:
+            if not skip_too_long:
+                raise
+            too_long += 1
+    if too_long:
+        logger.warning(
+            "%d steps left out: instructions + persona + action history alone exceed the %d-token prompt budget "
+            "(raise the context window to keep them)", too_long, budget.max_context_tokens - budget.max_new_tokens,
+        )
+
+
+def rl_rows(
+    pairs: Iterable[tuple[Session, int]], tokenizer: Any, budget: PromptBudget, *, skip_too_long: bool = False
+) -> list[dict[str, Any]]:
+    """GRPO rows: `prompt` (chat messages), `gold_action` (JSON) plus provenance columns.
+
+    With `skip_too_long`, steps that cannot fit the budget are left out (counted in a warning; the
+    caller sees `len(pairs) - len(rows)`); otherwise they raise `ContextBudgetError`.
+    """
+    return [row for _, _, row in _fitting_examples(pairs, tokenizer, budget, skip_too_long)]
 
 
 def sft_rows(
@@ -110,22 +142,25 @@ def sft_rows(
     budget: PromptBudget,
     *,
     missing_rationale: str = "skip",
+    skip_too_long: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     """SFT rows (`prompt` + assistant `completion`) and how many steps had no rationale.
 
     A step without a recorded rationale is skipped (`missing_rationale="skip"`) or trained with an
     empty rationale (`"empty"`); the count is returned so the caller can report it, never lose it silently.
+    `skip_too_long` as in `rl_rows`.
     """
     if missing_rationale not in MISSING_RATIONALE_POLICIES:
         raise ValueError(f"missing_rationale must be one of {MISSING_RATIONALE_POLICIES}, got {missing_rationale!r}")
-    rows, missing = [], 0
+    rows, missing, kept = [], 0, []
     for session, index in pairs:
-        step = session.steps[index]
-        if not step.rationale:
+        if not session.steps[index].rationale:
             missing += 1
             if missing_rationale == "skip":
                 continue
-        row = step_example(session, index, tokenizer, budget)
+        kept.append((session, index))
+    for session, index, row in _fitting_examples(kept, tokenizer, budget, skip_too_long):
+        step = session.steps[index]
         row["completion"] = [{"role": "assistant", "content": format_response(step.rationale or "", step.action)}]
         rows.append(row)
     if missing:

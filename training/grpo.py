@@ -51,8 +51,8 @@ class GRPORunConfig:
     """Seeds the example subset, the data order, sampling and initialization."""
     context: str = "whole"
     """Prompt context: 'whole' (past pages + actions, the paper's default) or 'latest' (Table 5)."""
-    max_prompt_tokens: int = 32_768
-    """Prompt budget; the paper pads/truncates to 32k. The context builder drops the oldest pages first."""
+    max_context_tokens: int = 32_768
+    """Context window, prompt + response (paper: 32k); prompts are cut to this minus max_completion_tokens."""
     max_completion_tokens: int = 256
     """Response length cap. Not given in the paper: a response is one JSON object with a one-sentence
     rationale (60-120 tokens with Qwen's tokenizer), so 256 leaves room without paying for rambling."""
@@ -85,7 +85,7 @@ class GRPORunConfig:
     def __post_init__(self):
         if isinstance(self.reward, dict):
             self.reward = RewardConfig(**self.reward)
-        PromptBudget(self.context, self.max_prompt_tokens, self.max_completion_tokens)  # validates the three
+        PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)  # validates the three
         if self.num_generations < 2:
             raise ValueError(f"num_generations={self.num_generations}: GRPO needs a group of at least 2 completions")
         for name in ("max_steps", "prompts_per_step", "micro_batch_size", "save_steps"):
@@ -107,7 +107,7 @@ class GRPORunConfig:
 
     @property
     def budget(self) -> PromptBudget:
-        return PromptBudget(self.context, self.max_prompt_tokens, self.max_completion_tokens)
+        return PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)
 
 
 def completion_text(completion: Any) -> str:
@@ -289,9 +289,9 @@ def run_grpo(config: GRPORunConfig, *, resume: bool = False) -> dict[str, Any]:
     transformers.set_seed(config.seed)
     model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)
     pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
-    dataset = to_dataset(rl_rows(pairs, tokenizer, config.budget))
+    dataset = to_dataset(rl_rows(pairs, tokenizer, config.budget, skip_too_long=True))
     metrics, callbacks = run_callbacks(run_dir)
     trainer = build_trainer(config, run_dir, model, tokenizer, dataset, callbacks)
     logger.info("GRPO on %d <context, action> pairs from %s; resuming from %s", len(dataset), config.data, checkpoint)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    return finish_run(trainer, run_dir, metrics, stage="grpo", examples=len(dataset))
+    return finish_run(trainer, run_dir, metrics, stage="grpo", examples=len(dataset), too_long=len(pairs) - len(dataset))

@@ -40,8 +40,8 @@ class TrainRunConfig:
     """Start GRPO from the base model (Table 4 'no SFT', Table 2 'RL (binary)')."""
     eval_data: str = "bundled:test"
     """Sessions to evaluate on (held out)."""
-    eval_max_examples: int | None = None
-    """Evaluate on a seeded, fixed subset of this many test steps (None: all of them)."""
+    eval_limit: int | None = None
+    """Evaluate the first N steps of the held-out sessions, a fixed subset (None: all of them)."""
     eval_context: str | None = None
     """Context for evaluation; None: the same as training (the GRPO stage's)."""
 
@@ -54,8 +54,8 @@ class TrainRunConfig:
         self.sft = replace(self.sft, out=str(root / "sft"))
         grpo_model = self.grpo.model if self.skip_sft else str(root / "sft" / "model")
         self.grpo = replace(self.grpo, out=str(root / "grpo"), model=grpo_model)
-        if self.eval_max_examples is not None and self.eval_max_examples < 1:
-            raise ValueError(f"eval_max_examples must be >= 1 or None, got {self.eval_max_examples}")
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise ValueError(f"eval_limit must be >= 1 or None, got {self.eval_limit}")
 
 
 def stage_done(stage_dir: str | Path) -> bool:
@@ -74,8 +74,8 @@ def run_train(config: TrainRunConfig, *, resume: bool = False) -> dict[str, Any]
         root.path / "eval",
         lambda: evaluate_model(
             str(Path(config.grpo.out) / "model"), root.path / "eval", data=config.eval_data,
-            context=config.eval_context or config.grpo.context, max_examples=config.eval_max_examples,
-            max_prompt_tokens=config.grpo.max_prompt_tokens, max_new_tokens=config.grpo.max_completion_tokens,
+            context=config.eval_context or config.grpo.context, limit=config.eval_limit,
+            max_context_tokens=config.grpo.max_context_tokens, max_new_tokens=config.grpo.max_completion_tokens,
             seed=config.grpo.seed,
         ),
     )
@@ -93,9 +93,22 @@ def _stage(stage_dir: str | Path, run) -> dict[str, Any]:
 
 
 def evaluate_model(
-    model: str, out: str | Path, *, data: str, context: str, max_examples: int | None, max_prompt_tokens: int,
+    model: str, out: str | Path, *, data: str, context: str, limit: int | None, max_context_tokens: int,
     max_new_tokens: int, seed: int,
 ) -> dict[str, Any]:
-    """Evaluate `model` greedily on held-out steps with the agent's own evaluator; writes <out>/summary.json."""
-    raise NotImplementedError
+    """Evaluate `model` with the agent's evaluator (`shop-r1 eval`), prompts built as in training.
 
+    Sampling at the paper's temperature 0.6, seeded; writes metrics.json, predictions.jsonl, report.md
+    and a summary.json with the headline numbers into `out`.
+    """
+    from agents.evaluate import EvalConfig, run_eval
+
+    out = Path(out)
+    metrics = run_eval(EvalConfig(
+        policy=model, sessions=data, out=out, context=context, limit=limit, max_tokens=max_context_tokens,
+        max_new_tokens=max_new_tokens, seed=seed,
+    ))
+    summary = {key: metrics[key] for key in ("exact_acc", "type_acc", "type_macro_f1")}
+    summary.update(stage="eval", model=model, data=data, limit=limit, report=str(out / "report.md"))
+    write_json(out / SUMMARY_FILE, summary)
+    return summary

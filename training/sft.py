@@ -35,10 +35,10 @@ class SFTRunConfig:
     """Seeds the example subset, the data order and initialization."""
     context: str = "whole"
     """Prompt context: 'whole' (past pages + actions, the paper's SFT) or 'latest' (Table 5)."""
-    max_prompt_tokens: int = 32_768
-    """Prompt budget (paper: 32k); the context builder drops the oldest past pages first to fit."""
+    max_context_tokens: int = 32_768
+    """Context window, prompt + response (paper: 32k); prompts are cut to this minus max_completion_tokens."""
     max_completion_tokens: int = 256
-    """Room for the assistant turn; an example is cut at prompt + this many tokens."""
+    """Room for the assistant turn (use the GRPO and eval value, so the prompts are the same ones)."""
     max_examples: int | None = None
     """Train on a seeded subset of this many steps (None: every step with a rationale)."""
     missing_rationale: str = "skip"
@@ -61,7 +61,7 @@ class SFTRunConfig:
     """Recompute activations in the backward pass: needed for 32k prompts on one GPU, slower."""
 
     def __post_init__(self):
-        PromptBudget(self.context, self.max_prompt_tokens, self.max_completion_tokens)  # validates the three
+        PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)  # validates the three
         if self.missing_rationale not in MISSING_RATIONALE_POLICIES:
             raise ValueError(f"missing_rationale must be one of {MISSING_RATIONALE_POLICIES}, got {self.missing_rationale!r}")
         if self.epochs <= 0 or self.learning_rate <= 0:
@@ -77,7 +77,7 @@ class SFTRunConfig:
 
     @property
     def budget(self) -> PromptBudget:
-        return PromptBudget(self.context, self.max_prompt_tokens, self.max_completion_tokens)
+        return PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)
 
 
 def sft_args(config: SFTRunConfig, run_dir: RunDir):
@@ -91,7 +91,7 @@ def sft_args(config: SFTRunConfig, run_dir: RunDir):
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.micro_batch_size,
         gradient_accumulation_steps=config.batch_size // config.micro_batch_size,
-        max_length=config.max_prompt_tokens + config.max_completion_tokens,
+        max_length=config.max_context_tokens,  # the prompt was cut to leave max_completion_tokens for the answer
         completion_only_loss=True,  # loss on the assistant turn only
         packing=False,
         gradient_checkpointing=config.gradient_checkpointing,
@@ -113,7 +113,7 @@ def run_sft(config: SFTRunConfig, *, resume: bool = False) -> dict[str, Any]:
     transformers.set_seed(config.seed)
     model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)
     pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
-    rows, missing = sft_rows(pairs, tokenizer, config.budget, missing_rationale=config.missing_rationale)
+    rows, missing = sft_rows(pairs, tokenizer, config.budget, missing_rationale=config.missing_rationale, skip_too_long=True)
     dataset = to_dataset([{"prompt": row["prompt"], "completion": row["completion"]} for row in rows])
     metrics, callbacks = run_callbacks(run_dir)
     trainer = SFTTrainer(
@@ -124,4 +124,5 @@ def run_sft(config: SFTRunConfig, *, resume: bool = False) -> dict[str, Any]:
     return finish_run(
         trainer, run_dir, metrics, stage="sft", examples=len(dataset), steps_without_rationale=missing,
         missing_rationale=config.missing_rationale,
+        too_long=len(pairs) - len(rows) - (missing if config.missing_rationale == "skip" else 0),
     )
