@@ -119,14 +119,6 @@ def test_multi_node_sizes_go_through_verls_batch_check(nnodes, valid, tmp_path):
             validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
 
 
-def test_variants_that_start_from_sft_need_the_sft_model(tmp_path):
-    with pytest.raises(ValueError, match="--sft-model"):
-        grpo_overrides("shop_r1", data_dir=tmp_path)
-    with pytest.raises(ValueError, match="unknown variant 'no_kl'"):
-        grpo_overrides("no_kl", data_dir=tmp_path, sft_model=SFT_MODEL)
-    assert "actor_rollout_ref.model.path=Qwen/Qwen2.5-3B-Instruct" in grpo_overrides("no_sft", data_dir=tmp_path)
-
-
 def test_sft_config_composes_with_the_papers_numbers(tmp_path):
     config = compose_config(CONFIG_DIR, SFT_CONFIG, sft_overrides(data_dir=tmp_path, nnodes=2))
     optim = omega_conf_to_dataclass(config.optim)

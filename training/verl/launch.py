@@ -167,6 +167,13 @@ def _run(command: list[str], dry_run: bool) -> None:
     os.execvpe(command[0], command, env)
 
 
+def _absolute_if_local(model: str | None) -> str | None:
+    """A model directory as an absolute path (Ray runs the driver and workers in other directories); HF ids as is."""
+    if model is None or not Path(model).expanduser().exists():
+        return model
+    return str(Path(model).expanduser().resolve())
+
+
 def _check_data(data_dir: Path, name: str, dry_run: bool) -> None:
     if not dry_run and not (data_dir / name).is_file():
         raise typer.BadParameter(f"{data_dir / name} is missing; run `shop-r1 prepare-verl --out {data_dir}` first")
@@ -185,8 +192,8 @@ def grpo(
 ) -> None:
     """GRPO with the Shop-R1 reward (and self-certainty) for one variant of the paper's tables."""
     _check_data(data, RL_FILE, dry_run)
-    overrides = grpo_overrides(variant, data_dir=data, sft_model=sft_model, base_model=base_model,
-                               nnodes=nnodes, gpus_per_node=gpus_per_node)
+    overrides = grpo_overrides(variant, data_dir=data.resolve(), sft_model=_absolute_if_local(sft_model),
+                               base_model=_absolute_if_local(base_model), nnodes=nnodes, gpus_per_node=gpus_per_node)
     _run(grpo_command([*overrides, *(extra or [])]), dry_run)
 
 
@@ -204,7 +211,8 @@ def sft(
 ) -> None:
     """SFT of the base model on whole-session prompts -> rationale + action (4 epochs, lr 2e-5)."""
     _check_data(data, SFT_FILE, dry_run)
-    overrides = sft_overrides(data_dir=data, base_model=base_model, nnodes=nnodes, gpus_per_node=gpus_per_node)
+    overrides = sft_overrides(data_dir=data.resolve(), base_model=_absolute_if_local(base_model), nnodes=nnodes,
+                              gpus_per_node=gpus_per_node)
     command = sft_command([*overrides, *(extra or [])], nnodes=nnodes, gpus_per_node=gpus_per_node,
                           node_rank=node_rank, master_addr=master_addr, master_port=master_port)
     _run(command, dry_run)
