@@ -295,7 +295,7 @@ def corrupted_lines(draw, lines: list[str]) -> tuple[int, bytes]:
         target[key] = draw(json_values)
     else:
         del target[key]
-    return index, json.dumps(row, ensure_ascii=False).encode("utf-8")
+    return index, json.dumps(row).encode("utf-8")  # ASCII escapes: drawn values may hold lone surrogates
 
 
 @FUZZ
@@ -313,10 +313,12 @@ def test_corrupted_jsonl_line_is_named_or_the_load_is_complete(small_sessions, t
     except SessionFormatError as err:
         event("error names the line")
         assert str(path) in str(err)
-        assert err.line == index + 1, f"error names line {err.line}, the corruption is on line {index + 1}: {err}"
+        # An inserted newline splits the corrupted line, so the error may name any of its pieces.
+        pieces = range(index + 1, index + 2 + corrupted.count(b"\n"))
+        assert err.line in pieces, f"error names line {err.line}, the corruption is on lines {list(pieces)}: {err}"
         return
     event("loaded in full")
-    assert len(loaded) == len(lines), "a corrupted line vanished from the load"
+    assert len(loaded) == len(lines), "a corrupted line vanished from the load (or was split into two sessions)"
     for i, (session, original) in enumerate(zip(loaded, small_sessions, strict=True)):
         if i != index:
             assert session.to_dict() == original.to_dict()
@@ -384,7 +386,7 @@ def test_parquet_bad_cell_names_its_row(small_sessions, opera_table, tmp_path_fa
 
     column = data.draw(st.sampled_from(["session_id", "timestamp", "action_type", "semantic_id", "input_text", "simplified_html", "step_index"]))
     row = data.draw(st.integers(0, opera_table.num_rows - 1))
-    value = data.draw(st.one_of(st.none(), any_text.filter(lambda text: "\x00" not in text)))
+    value = data.draw(st.one_of(st.none(), st.text(max_size=300)))  # parquet strings are UTF-8: no lone surrogates
     cells = opera_table.column(column).to_pylist()
     cells[row] = value
     table = opera_table.set_column(opera_table.column_names.index(column), column, pa.array(cells, pa.string()))
