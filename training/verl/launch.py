@@ -137,7 +137,10 @@ def _check_cluster(nnodes: int, gpus_per_node: int) -> None:
 
 def grpo_command(overrides: list[str]) -> list[str]:
     """verl's PPO entry point (Ray) on our config: it starts or joins the Ray cluster itself."""
-    return [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={CONFIG_DIR}", f"--config-name={GRPO_CONFIG}", *overrides]
+    return [
+        sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={CONFIG_DIR}", f"--config-name={GRPO_CONFIG}",
+        *overrides,
+    ]
 
 
 def sft_command(
