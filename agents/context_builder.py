@@ -9,8 +9,10 @@ order, and reports what it cut:
 
 and never the system prompt, the persona or the action history: if those alone exceed the budget,
 it raises `ContextBudgetError` with the number of tokens they need. Token counts are exact: every
-candidate is rendered with the chat template and tokenized, and the cut points are found by binary
-search (about log2(pages) + log2(characters) tokenizations, not one per character).
+candidate is rendered with the chat template and tokenized. The cut points are guessed from the
+pages' own token counts (newest first, stopping once the budget is spent) and then confirmed by a
+galloping search around the guess: a handful of tokenizations of budget-sized prompts, never one per
+character, and never the whole uncut history of a session far over the budget.
 
     >>> built = build_prompt(observation, tokenizer, max_tokens=2048, max_new_tokens=96)  # doctest: +SKIP
     >>> built.n_tokens <= 2048 - 96, built.dropped  # doctest: +SKIP
@@ -19,15 +21,18 @@ search (about log2(pages) + log2(characters) tokenizations, not one per characte
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agents.prompts import build_messages
+from agents.prompts import PAGE_OMITTED, build_messages
 
 CONTEXT_MODES = ("whole", "latest")
 DEFAULT_MAX_TOKENS = 32_768
 """The paper's context length (section 4.1)."""
+FULL_ATTEMPT_CHARS_PER_TOKEN = 8
+"""Try the uncut prompt first when its pages hold at most this many characters per budget token
+(HTML averages ~3-4 characters per token, so such a prompt is at most ~2-3 budgets long)."""
 
 
 def truncation_note(chars_cut: int) -> str:
@@ -122,55 +127,104 @@ def build_prompt(
     pages: list[str] = list(observation["past_pages"])
     page: str = observation["page"]
 
-    def attempt(pages_dropped: int, page_chars_kept: int) -> tuple[list[dict[str, str]], str, int]:
-        kept_pages = [None] * pages_dropped + pages[pages_dropped:]
-        cut = len(page) - page_chars_kept
-        page_html = page if cut == 0 else page[:page_chars_kept] + truncation_note(cut)
-        messages = build_messages(observation, page_html=page_html, past_pages=kept_pages)
-        text = render(messages, tokenizer)
-        return messages, text, count_tokens(text, tokenizer)
+    tried: dict[tuple[int, int], tuple[list[dict[str, str]], str, int]] = {}
 
-    def built(pages_dropped: int, page_chars_kept: int, result) -> BuiltPrompt:
-        messages, text, n_tokens = result
+    def attempt(pages_dropped: int, page_chars_kept: int) -> tuple[list[dict[str, str]], str, int]:
+        key = (pages_dropped, page_chars_kept)
+        if key not in tried:
+            kept_pages = [None] * pages_dropped + pages[pages_dropped:]
+            cut = len(page) - page_chars_kept
+            page_html = page if cut == 0 else page[:page_chars_kept] + truncation_note(cut)
+            messages = build_messages(observation, page_html=page_html, past_pages=kept_pages)
+            text = render(messages, tokenizer)
+            tried[key] = (messages, text, count_tokens(text, tokenizer))
+        return tried[key]
+
+    def fits(pages_dropped: int, page_chars_kept: int) -> bool:
+        return attempt(pages_dropped, page_chars_kept)[2] <= budget
+
+    def built(pages_dropped: int, page_chars_kept: int) -> BuiltPrompt:
+        messages, text, n_tokens = attempt(pages_dropped, page_chars_kept)
         return BuiltPrompt(messages, text, n_tokens, Dropped(pages_dropped, len(page) - page_chars_kept))
 
-    full = attempt(0, len(page))
-    if full[2] <= budget:
-        return built(0, len(page), full)
-
-    # 1. Drop the oldest pages: find the fewest drops that fit (token count falls as drops rise).
-    all_dropped = attempt(len(pages), len(page)) if pages else full
-    if all_dropped[2] <= budget:
-        low, high, best = 0, len(pages), all_dropped  # attempt(low) does not fit, attempt(high) does
-        while high - low > 1:
-            middle = (low + high) // 2
-            candidate = attempt(middle, len(page))
-            if candidate[2] <= budget:
-                high, best = middle, candidate
-            else:
-                low = middle
-        return built(high, len(page), best)
+    # Most prompts fit as they are: try that first when the text is at most a few budgets long. A long
+    # session is searched from the smallest prompt with the whole current page instead, so the pages
+    # read are about a budget's worth, however far over the budget the uncut history is.
+    n_pages = len(pages)
+    if len(page) + sum(map(len, pages)) <= FULL_ATTEMPT_CHARS_PER_TOKEN * budget and fits(0, len(page)):
+        return built(0, len(page))
+    if fits(n_pages, len(page)):
+        # 1. Restore earlier pages newest first while they fit: the fewest drops (most recent pages kept).
+        spare = budget - attempt(n_pages, len(page))[2]
+        placeholder = count_tokens(PAGE_OMITTED, tokenizer)
+        guess = n_pages
+        for index in reversed(range(n_pages)):
+            spare -= count_tokens(pages[index], tokenizer) - placeholder  # estimate: joins shift a token or two
+            if spare < 0:
+                break
+            guess = index
+        dropped = _smallest_true(lambda k: fits(k, len(page)), 0, n_pages, guess)
+        return built(dropped, len(page))
 
     # 2. Every earlier page is out and it still does not fit: keep the longest prefix of the current page that fits.
-    floor = attempt(len(pages), 0)
-    if floor[2] > budget:
+    if not fits(n_pages, 0):
         raise ContextBudgetError(
             f"session {observation.get('session_id')!r} step {observation.get('step_index')}: the instructions, "
-            f"persona and action history alone take {floor[2]} tokens, over the budget of {budget} "
+            f"persona and action history alone take {attempt(n_pages, 0)[2]} tokens, over the budget of {budget} "
             f"(max_tokens={max_tokens} - max_new_tokens={max_new_tokens}); raise max_tokens"
         )
-    low, high, best = 0, len(page), floor  # keeping `low` characters fits, keeping `high` does not
-    while high - low > 1:
-        middle = (low + high) // 2
-        candidate = attempt(len(pages), middle)
-        if candidate[2] <= budget:
-            low, best = middle, candidate
-        else:
-            high = middle
+    spare = budget - attempt(n_pages, 0)[2] - count_tokens(truncation_note(len(page)), tokenizer)
+    chars_cut = _smallest_true(
+        lambda cut: fits(n_pages, len(page) - cut), 0, len(page), len(page) - _chars_within(page, spare, tokenizer)
+    )
+    low = len(page) - chars_cut
     # End the kept part at a tag or line boundary rather than inside an element, when that still fits.
     boundary = max(page.rfind(">", 0, low), page.rfind("\n", 0, low)) + 1
-    if 0 < boundary < low:
-        candidate = attempt(len(pages), boundary)
-        if candidate[2] <= budget:
-            return built(len(pages), boundary, candidate)
-    return built(len(pages), low, best)
+    if 0 < boundary < low and fits(n_pages, boundary):
+        return built(n_pages, boundary)
+    return built(n_pages, low)
+
+
+def _chars_within(text: str, tokens: int, tokenizer: Any) -> int:
+    """About how many leading characters of `text` make `tokens` tokens (a starting guess, not exact)."""
+    if tokens <= 0:
+        return 0
+    if getattr(tokenizer, "is_fast", False):
+        offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        return len(text) if tokens >= len(offsets) else offsets[tokens][0]
+    total = count_tokens(text, tokenizer)
+    return len(text) if tokens >= total else len(text) * tokens // max(total, 1)
+
+
+def _smallest_true(predicate: Callable[[int], bool], low: int, high: int, guess: int) -> int:
+    """The smallest x in [low, high] with predicate(x), for a predicate false then true as x grows.
+
+    predicate(high) must hold. The search starts at `guess` and gallops away from it (1, 2, 4, ...)
+    before bisecting, so a guess within a few of the answer costs a handful of calls even when the
+    range spans hundreds of thousands of characters.
+    """
+    guess = min(max(guess, low), high)
+    step = 1
+    if predicate(guess):  # invariant: predicate(high) holds, nothing below `low` does
+        high = guess
+        while high > low:
+            probe = max(low, high - step)
+            if not predicate(probe):
+                low = probe + 1
+                break
+            high, step = probe, step * 2
+    else:
+        low = guess + 1
+        while low < high:
+            probe = min(high, low + step - 1)
+            if predicate(probe):
+                high = probe
+                break
+            low, step = probe + 1, step * 2
+    while low < high:
+        middle = (low + high) // 2
+        if predicate(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high

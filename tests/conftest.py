@@ -30,5 +30,8 @@ def tiny_model_and_tokenizer():
 
 
 @pytest.fixture(scope="session")
-def tiny_tokenizer(tiny_model_and_tokenizer):
-    return tiny_model_and_tokenizer[1]
+def tiny_tokenizer():
+    """The tiny model's prepared tokenizer alone (SmolLM2's): tests of prompts need no model weights."""
+    from agents.models import load_tokenizer
+
+    return load_tokenizer("tiny-random")

@@ -1,8 +1,10 @@
 """Prompts within a token budget: what is cut, in which order, with exact token counts."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from agents.context_builder import ContextBudgetError, Dropped, build_prompt, count_tokens, render
+from agents.context_builder import ContextBudgetError, Dropped, _smallest_true, build_prompt, count_tokens, render
 from agents.prompts import PAGE_OMITTED, SYSTEM_PROMPT, build_messages
 from shop_env.replay_env import observation_at
 
@@ -93,3 +95,64 @@ def test_bad_budgets_are_rejected(whole_observation, tiny_tokenizer, max_tokens,
 
 def test_count_tokens_adds_no_special_tokens(tiny_tokenizer):
     assert count_tokens("<|im_start|>user", tiny_tokenizer) == len(tiny_tokenizer("<|im_start|>user", add_special_tokens=False)["input_ids"])
+
+
+@given(data=st.data())
+@settings(max_examples=200, deadline=None)
+def test_smallest_true_finds_the_boundary_from_any_guess(data):
+    low = data.draw(st.integers(0, 50))
+    high = data.draw(st.integers(low, low + 5000))
+    answer = data.draw(st.integers(low, high))
+    guess = data.draw(st.integers(low - 10, high + 10))
+    calls = []
+
+    def predicate(x):
+        assert low <= x <= high, "probes stay inside the range"
+        calls.append(x)
+        return x >= answer
+
+    assert _smallest_true(predicate, low, high, guess) == answer
+    assert len(calls) <= 2 * (high - low).bit_length() + 2
+
+
+class CountingTokenizer:
+    """Counts the characters a tokenizer reads, to check how much of a long session is tokenized."""
+
+    def __init__(self, tokenizer):
+        self._tokenizer = tokenizer
+        self.chars = 0
+
+    def __call__(self, text, *args, **kwargs):
+        self.chars += len(text)
+        return self._tokenizer(text, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._tokenizer, name)
+
+
+def _long_observation(whole_observation, n_pages=40):
+    pages = [f"<div name='p{i}'>" + " ".join(f"item{i}_{j}" for j in range(300)) + "</div>" for i in range(n_pages)]
+    actions = [whole_observation["past_actions"][0]] * n_pages
+    return {**whole_observation, "past_pages": tuple(pages), "past_actions": tuple(actions)}
+
+
+def test_long_session_drops_exactly_the_oldest_pages_it_must(whole_observation, tiny_tokenizer):
+    observation = _long_observation(whole_observation, n_pages=12)
+    budget = 6000
+    built = build_prompt(observation, tiny_tokenizer, max_tokens=budget)
+    pages = list(observation["past_pages"])
+    fitting = [
+        k for k in range(len(pages) + 1)
+        if _template_tokens(build_messages(observation, past_pages=[None] * k + pages[k:]), tiny_tokenizer) <= budget
+    ]
+    assert built.dropped == Dropped(pages=fitting[0], page_chars=0) and 0 < fitting[0] < len(pages)
+    assert built.n_tokens == _template_tokens(built.messages, tiny_tokenizer)
+
+
+def test_long_session_reads_about_a_budget_not_the_whole_history(whole_observation, tiny_tokenizer):
+    observation = _long_observation(whole_observation, n_pages=120)
+    history_chars = sum(map(len, observation["past_pages"]))
+    counting = CountingTokenizer(tiny_tokenizer)
+    built = build_prompt(observation, counting, max_tokens=9000)
+    assert built.dropped.pages > 110
+    assert counting.chars < history_chars / 4
