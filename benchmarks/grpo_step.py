@@ -23,7 +23,6 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback

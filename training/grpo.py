@@ -11,19 +11,17 @@ Run it (one command per recipe; `shop-r1 grpo --help` lists every flag):
 
     shop-r1 grpo --preset cpu --model runs/sft/model --out runs/grpo      # embedded SmolLM2 on a CPU
     shop-r1 grpo --preset paper --model runs/sft/model --out runs/grpo    # Qwen2.5-3B, 32k context, a GPU
-    shop-r1 grpo --preset cpu --action-reward binary                       # SFT + RL (binary) baseline
-    shop-r1 grpo --preset cpu --ablation no_dars                           # a Table 4 row
+    shop-r1 grpo --preset cpu --model runs/sft/model --baseline rl_binary  # SFT + RL (binary), Table 2
+    shop-r1 grpo --preset cpu --model runs/sft/model --ablation no_dars    # a Table 4 row
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -36,6 +34,7 @@ from training.data import PromptBudget, rl_rows, select_steps, to_dataset
 from training.run_dir import RunDir, finish_run, run_callbacks, trainer_run_args
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass
 class GRPORunConfig:

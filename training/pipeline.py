@@ -13,6 +13,7 @@ continues inside the unfinished stage (from its last checkpoint) and skips the f
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,8 +85,6 @@ def run_train(config: TrainRunConfig, *, resume: bool = False) -> dict[str, Any]
 
 
 def _stage(stage_dir: str | Path, run) -> dict[str, Any]:
-    import json
-
     if stage_done(stage_dir):
         logger.info("%s is done (summary.json exists); skipping it", stage_dir)
         return json.loads((Path(stage_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
