@@ -54,6 +54,10 @@ def eval_(
     backend: str = typer.Option("hf", help="hf (transformers) or vllm (GPU, optional)."),
 ) -> None:
     """Evaluate a policy on recorded sessions: exact / type accuracy, type macro F1, rewards (paper Tables 2, 3)."""
+    import os
+
+    # Before torch loads: spinning OpenMP threads slow generation several-fold when the cores are shared.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from rich.console import Console
     from rich.markdown import Markdown
 

@@ -30,7 +30,8 @@ PARROT_RESPONSE = json.dumps(EXAMPLE_RESPONSES["terminate"])
 
 @pytest.fixture(scope="module")
 def observations(fixture_sessions):
-    return [observation_at(session, index) for session in fixture_sessions for index in range(len(session))]
+    """Every step of the fixture sessions in latest-step context (shorter prompts keep generation tests fast)."""
+    return [observation_at(session, index, "latest") for session in fixture_sessions for index in range(len(session))]
 
 
 @pytest.fixture()
@@ -64,7 +65,7 @@ def scripted(observations):
 
 def test_batched_and_single_generation_agree_under_greedy(tiny_model_and_tokenizer, observations):
     model, tokenizer = tiny_model_and_tokenizer
-    policy = HFPolicy(model, tokenizer, greedy=True, max_new_tokens=12, max_tokens=4096, batch_size=4)
+    policy = HFPolicy(model, tokenizer, greedy=True, max_new_tokens=12, max_tokens=2048, batch_size=4)
     chosen = observations[:4]
     lengths = {p.n_tokens for p in policy.build_prompts(chosen)}
     assert len(lengths) == 4, "prompts of different lengths exercise the left padding"
