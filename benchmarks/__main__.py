@@ -11,6 +11,7 @@ Exit status: 1 when a benchmark raised; with `--strict`, also when a ratio misse
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
@@ -89,7 +90,9 @@ def run_one(name: str, quick: bool) -> dict[str, Any]:
     """Run one benchmark; an exception becomes an `error` record instead of ending the run."""
     started = time.perf_counter()
     try:
-        record = importlib.import_module(BENCHMARKS[name]).run(quick=quick)
+        # Libraries print progress to stdout (the HF Trainer's log dicts); stdout is for the JSON lines only.
+        with contextlib.redirect_stdout(sys.stderr):
+            record = importlib.import_module(BENCHMARKS[name]).run(quick=quick)
     except Exception as err:  # noqa: BLE001  (one broken benchmark must not hide the others' numbers)
         record = {"benchmark": name, "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
     record["benchmark"] = name
