@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from agents.context_builder import CONTEXT_MODES, DEFAULT_MAX_TOKENS, BuiltPrompt, build_prompt
-from agents.models import EMBEDDED_MODEL, load_model_and_tokenizer, prepare_tokenizer
+from agents.models import EMBEDDED_MODEL, load_model_and_tokenizer
 from agents.policies import PolicyOutput
 from shop_env.self_certainty import rationale_mask_for, self_certainty
 
@@ -100,7 +100,13 @@ class HFPolicy:
         else:
             if tokenizer is None:
                 raise ValueError("a loaded model needs its tokenizer: HFPolicy(model, tokenizer)")
-            self.model, self.tokenizer = model, prepare_tokenizer(tokenizer)
+            if tokenizer.pad_token_id is None or not tokenizer.chat_template:
+                raise ValueError(
+                    "the tokenizer needs a pad token and a chat template for batched chat generation; "
+                    "pass it through agents.models.prepare_tokenizer first"
+                )
+            # Used as given (a trainer may share it): left padding is asked for per call, never set on it.
+            self.model, self.tokenizer = model, tokenizer
             self.name = getattr(model, "name_or_path", None) or type(model).__name__
         window = getattr(self.model.config, "max_position_embeddings", None)
         self.max_tokens = min(self.settings.max_tokens, window) if window else self.settings.max_tokens
@@ -184,7 +190,11 @@ class HFPolicy:
     @torch.inference_mode()
     def _generate(self, prompts: list[BuiltPrompt]) -> list[PolicyOutput]:
         encoded = self.tokenizer(
-            [prompt.text for prompt in prompts], add_special_tokens=False, padding=True, return_tensors="pt"
+            [prompt.text for prompt in prompts],
+            add_special_tokens=False,
+            padding=True,
+            padding_side="left",  # generation appends on the right, so every prompt must end in the last column
+            return_tensors="pt",
         ).to(self.model.device)
         width = encoded["input_ids"].shape[1]
         with torch.random.fork_rng(devices=[] if self.model.device.type == "cpu" else [self.model.device]):

@@ -129,6 +129,17 @@ def test_self_certainty_is_none_without_a_rationale(tiny_model_and_tokenizer, ob
     assert output.action is None and output.self_certainty is None
 
 
+def test_a_shared_tokenizer_keeps_its_padding_side(tiny_model_and_tokenizer, observations):
+    model, tokenizer = tiny_model_and_tokenizer
+    policy = HFPolicy(model, tokenizer, greedy=True, max_new_tokens=4, batch_size=2)
+    expected = [o.text for o in policy.act(observations[:2])]
+    tokenizer.padding_side = "right"  # as a trainer sharing the tokenizer might set it
+    try:
+        assert [o.text for o in policy.act(observations[:2])] == expected
+    finally:
+        tokenizer.padding_side = "left"
+
+
 def test_budget_is_clamped_to_the_context_window(tiny_model_and_tokenizer):
     model, tokenizer = tiny_model_and_tokenizer
     policy = HFPolicy(model, tokenizer, max_tokens=10**6)
