@@ -7,8 +7,11 @@ person) and the output format (a single JSON object). The examples come from
 `shop_env.response_format.EXAMPLE_RESPONSES`, the one definition the parser and the reward also use.
 
 The user message holds the observation of `shop_env.replay_env.observation_at`: persona, earlier
-steps (page + action in whole-session context, actions only in latest-step context), the current
-page and, if the previous response failed to parse, why.
+steps (page + action in whole-session context, actions only in latest-step context) and the current
+page. The env's `last_action_error` is deliberately left out: as in the paper, every step is
+predicted from the human's own history (teacher forcing), and training prompts (built from
+`observation_at`, where it is always "") must equal evaluation prompts. Small models also tend to
+answer such a note instead of the page.
 """
 
 from __future__ import annotations
@@ -98,9 +101,6 @@ def build_user_message(
         listed = "\n".join(f"{number}. {action}" for number, action in enumerate(actions, start=1))
         parts.append("## Your actions so far in this session (oldest first)\n" + listed)
     parts.append(f"## Current page (step {len(actions) + 1})\n" + _current_page_block(page, observation.get("url") or ""))
-    error = observation.get("last_action_error") or ""
-    if error:
-        parts.append(f"## Note\nYour previous response could not be used: {error}")
     parts.append(FINAL_INSTRUCTION)
     return "\n\n".join(parts)
 

@@ -60,9 +60,10 @@ def test_first_step_and_unknown_persona_are_stated(fixture_sessions):
     assert "No persona is known" in user
 
 
-def test_parse_error_of_previous_response_is_shown(fixture_sessions):
-    observation = {**observation_at(fixture_sessions[0], 1), "last_action_error": "not one JSON object"}
-    assert "not one JSON object" in build_user_message(observation)
+def test_env_feedback_stays_out_so_eval_prompts_equal_training_prompts(fixture_sessions):
+    training = observation_at(fixture_sessions[0], 1)
+    after_a_failure = {**training, "last_action_error": "not one JSON object"}
+    assert build_messages(after_a_failure) == build_messages(training)
 
 
 def test_overrides_replace_pages_and_mark_omitted_ones(fixture_sessions):
