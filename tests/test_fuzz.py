@@ -230,11 +230,11 @@ agent_outputs = st.one_of(
 )
 
 
-@pytest.fixture(scope="module")
-def env():
+@pytest.fixture(scope="module", params=["whole", "latest"])
+def env(request):
     from shop_env.replay_env import SessionReplayEnv
 
-    return SessionReplayEnv(read_jsonl(FIXTURE), context="whole")
+    return SessionReplayEnv(read_jsonl(FIXTURE), context=request.param)
 
 
 @FUZZ
