@@ -11,7 +11,7 @@
    - env_200_steps: a 200-step session of ~100k-character simplified pages replayed through the env
      (context="whole") with the oracle's responses;
    - context_whole_session: whole-session prompts (32k-token budget, the real SmolLM2 tokenizer) for
-     steps 0, 49, 99, 149 and 199 of that session (--quick: step 11 of a 12-step one);
+     steps 0, 49, 99, 149 and 199 of that session (--quick: step 199 only);
    - context_5mb_page: a prompt whose current page is the 5 MB page's simplified HTML.
 """
 
@@ -29,9 +29,6 @@ PAGE_SIZES = (100_000, 300_000, 600_000)
 """Raw page sizes in characters: OPeRA's median is about 100k, its largest about 600k (SPEC 5)."""
 FIVE_MB = 5 * 2**20
 SESSION_STEPS = 200
-QUICK_SESSION_STEPS = 12
-"""--quick builds one whole-session prompt (the last step of a 12-step session) instead of five up to step 200: every prompt
-tokenizes the whole history at least once, and at 200 steps that is minutes and gigabytes."""
 SESSION_PAGE_CHARS = 100_000
 TARGET_RATIO = 0.5
 """simplify_html over lxml parse + serialize on the same pages (issue 8)."""
@@ -108,6 +105,7 @@ def large_session(n_steps: int = SESSION_STEPS, page_chars: int = SESSION_PAGE_C
     from shop_env.simplify_html import interactive_elements, simplify_html
 
     rng = random.Random(seed)
+    # simplify_html keeps about a quarter of these raw pages
     pages = [simplify_html(noisy_shop_page(page_chars * 4, seed=seed * 1000 + i)) for i in range(4)]
     steps = []
     for index in range(n_steps):
@@ -158,7 +156,7 @@ def _scenario_context_whole_session(quick: bool) -> dict:
     from agents.models import load_tokenizer
     from shop_env.replay_env import observation_at
 
-    session = large_session(QUICK_SESSION_STEPS if quick else SESSION_STEPS)
+    session = large_session()
     tokenizer = load_tokenizer("smollm2")
     before = current_rss_mb()
     last = len(session.steps) - 1
@@ -203,7 +201,7 @@ SCENARIOS: dict[str, Callable[[bool], dict]] = {
     "context_whole_session": _scenario_context_whole_session,
     "context_5mb_page": _scenario_context_5mb_page,
 }
-"""Each takes `quick`; only the whole-session context one shrinks with it (see QUICK_SESSION_STEPS)."""
+"""Each takes `quick`; only the whole-session context one shrinks with it (one prompt instead of five)."""
 
 
 def _in_child(name: str, quick: bool) -> dict:
