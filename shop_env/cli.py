@@ -74,6 +74,27 @@ def eval_(
         raise typer.BadParameter(str(err)) from None
     run_eval(config)
     Console().print(Markdown((out / "report.md").read_text(encoding="utf-8")))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="Directory for metrics.json, predictions.jsonl and report.md."),
+    limit: int = typer.Option(16, help="Steps evaluated, sessions in order (about 5-10 s a step on 2 idle CPU cores)."),
+    context: str = typer.Option("whole", help="whole (past pages + actions) or latest (past actions + current page)."),
+) -> None:
+    """The main job: zero-shot evaluation of the embedded SmolLM2-135M-Instruct on the bundled test sessions (CPU-sized)."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from agents.evaluate import EvalConfig, run_eval
+
+    config = EvalConfig(policy="smollm2", sessions="bundled:test", out=out, context=context, limit=limit, max_tokens=2048, max_new_tokens=96)
+    run_eval(config)
+    Console().print(Markdown((out / "report.md").read_text(encoding="utf-8")))
+    Console().print(f"[bold]report:[/] {out / 'report.md'}")
     Console().print(f"wrote {out}/")
 
 

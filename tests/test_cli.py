@@ -1,0 +1,52 @@
+"""The `shop-r1` command line: every command is listed, replay prints a scored session, demo writes its report."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shop_env.cli import app
+
+FIXTURE = Path(__file__).parent / "fixtures" / "real_format_sessions.jsonl"
+runner = CliRunner()
+
+
+def test_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("replay", "eval", "demo", "make-sessions", "convert", "prepare-verl", "sft", "grpo", "train"):
+        assert command in result.output
+
+
+def test_replay_with_the_oracle_earns_the_session_maximum():
+    result = runner.invoke(app, ["replay", "--sessions", str(FIXTURE), "--session-id", "opera-like-0001", "--policy", "oracle"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "step 5/5" in result.output and "human rationale: I need new cushioned running shoes" in result.output
+    assert "page offers" in result.output and "header.search_box.search_input" in result.output
+    assert "100.0%" in result.output
+
+
+@pytest.mark.parametrize("policy", ["terminate", "random", "heuristic"])
+def test_replay_with_baselines_never_beats_the_maximum(policy):
+    result = runner.invoke(app, ["replay", "--sessions", str(FIXTURE), "--policy", policy, "--seed", "3"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    share = float(re.findall(r"([0-9.]+)%", result.output)[-1])
+    assert 0.0 <= share <= 100.0
+
+
+def test_replay_unknown_session_is_a_clear_error():
+    result = runner.invoke(app, ["replay", "--sessions", str(FIXTURE), "--session-id", "nope"])
+    assert result.exit_code != 0 and "unknown session_id 'nope'" in str(result.exception)
+
+
+@pytest.mark.slow
+def test_demo_evaluates_the_embedded_model_and_writes_the_report(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--limit", "2"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["n_steps"] == 2 and metrics["run"]["policy"] == "smollm2"
+    assert {"exact_acc", "type_acc", "type_macro_f1", "per_type"} <= metrics.keys()
+    assert (tmp_path / "report.md").read_text().strip() and (tmp_path / "predictions.jsonl").exists()
+    assert len((tmp_path / "predictions.jsonl").read_text().splitlines()) == 2
