@@ -139,3 +139,13 @@ def test_cli_eval_runs_a_baseline(tmp_path):
 def test_cli_eval_rejects_bad_options(tmp_path):
     result = CliRunner().invoke(app, ["eval", "--policy", "random", "--temperatures", "0.6,x", "--out", str(tmp_path)])
     assert result.exit_code != 0
+
+
+@pytest.mark.slow
+def test_embedded_model_zero_shot_eval_runs_offline(tmp_path):
+    from agents.evaluate import CPU_DEMO
+
+    settings = {**CPU_DEMO, "limit": 2, "max_new_tokens": 16}
+    metrics = run_eval(EvalConfig(**settings, out=tmp_path, progress=False))
+    assert metrics["n_steps"] == 2 and metrics["run"]["policy"] == "smollm2"
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "predictions.jsonl").is_file()
