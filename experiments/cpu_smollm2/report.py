@@ -83,7 +83,7 @@ def per_type_table(results: dict) -> str:
 
 def training_table() -> str:
     lines = [
-        "| Run | Steps | Examples | Train seconds | First-step reward/total | Last-step reward/total | Last-step KL |",
+        "| Run | Steps | Examples | Train seconds | Loss, first -> last step | reward/total, first -> last | KL, last step |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in ("sft", "grpo_shop_r1", "grpo_binary"):
@@ -93,9 +93,16 @@ def training_table() -> str:
             lines.append(f"| {name} | not finished | | | | | |")
             continue
         first, last = records[0], records[-1]
+
+        def span(key: str) -> str:
+            if first.get(key) is None:
+                return "-"
+            return f"{first[key]:.4g} -> {last[key]:.4g}"
+
+        kl = last.get("kl")
         lines.append(
             f"| {name} | {last['step']} | {summary.get('examples')} | {summary.get('train_runtime', 0):.0f} | "
-            f"{first.get('reward/total', '-')} | {last.get('reward/total', '-')} | {last.get('kl', '-')} |"
+            f"{span('loss')} | {span('reward/total')} | {'-' if kl is None else f'{kl:.3g}'} |"
         )
     return "\n".join(lines)
 

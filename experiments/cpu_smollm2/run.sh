@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHOP_R1=.venv/bin/shop-r1
 RUNS=experiments/cpu_smollm2/runs
-EVAL=(--sessions bundled:test --limit 12 --max-tokens 1024 --max-new-tokens 96 --context whole --seed 0)
+EVAL=(--sessions bundled:test --limit 8 --max-tokens 1024 --max-new-tokens 96 --context whole --seed 0)
 
 evaluate() {  # evaluate <policy> <out>
   [ -f "$2/metrics.json" ] || "$SHOP_R1" eval --policy "$1" "${EVAL[@]}" --out "$2"
@@ -20,16 +20,16 @@ train() {  # train <command> <out> [flags...]: fresh, or resumed when the run di
   else "$SHOP_R1" "$command" --preset cpu --out "$out" "$@"; fi
 }
 
-# Budgets far below the cpu preset's (SFT 16 examples instead of 48, GRPO 2 steps instead of 8, 12 test
+# Budgets far below the cpu preset's (SFT 16 examples instead of 48, GRPO 1 step instead of 8, 8 test
 # steps): what fit between 02:40 and 04:15 UTC on a 2-core CPU shared with four other jobs (load
-# average 8-10). The zero-shot eval ran first with --limit 30; report.py scores every row on the steps
-# all four evaluations share.
+# average 7-10; an SFT step of 4 examples took 8 minutes; a first zero-shot evaluation of 30 steps ran
+# for over an hour and then stopped on a step whose action history alone exceeds the 1,024-token window).
 evaluate smollm2 "$RUNS/zero_shot/eval" &
 train sft "$RUNS/sft" --max-examples 16
 wait
 # The SFT evaluation and the two GRPO runs (both from the same SFT model) run side by side on a shared CPU.
 evaluate "$RUNS/sft/model" "$RUNS/sft/eval" &
-( train grpo "$RUNS/grpo_shop_r1" --model "$RUNS/sft/model" --max-steps 2 && evaluate "$RUNS/grpo_shop_r1/model" "$RUNS/grpo_shop_r1/eval" ) &
-( train grpo "$RUNS/grpo_binary" --model "$RUNS/sft/model" --baseline rl_binary --max-steps 2 && evaluate "$RUNS/grpo_binary/model" "$RUNS/grpo_binary/eval" ) &
+( train grpo "$RUNS/grpo_shop_r1" --model "$RUNS/sft/model" --max-steps 1 && evaluate "$RUNS/grpo_shop_r1/model" "$RUNS/grpo_shop_r1/eval" ) &
+( train grpo "$RUNS/grpo_binary" --model "$RUNS/sft/model" --baseline rl_binary --max-steps 1 && evaluate "$RUNS/grpo_binary/model" "$RUNS/grpo_binary/eval" ) &
 wait
 .venv/bin/python -m experiments.cpu_smollm2.report
