@@ -58,8 +58,11 @@ TINY_RANDOM_LAYOUT = {
     # Long enough for budget tests at the paper's 32k context; the model is too small for this to cost memory.
     "max_position_embeddings": 32_768,
     "tie_word_embeddings": True,
+    # 15x the usual 0.02: at 0.02 every prompt decodes to the same newline run, which would let tests of
+    # batching and padding pass vacuously; at 0.3 greedy outputs differ from prompt to prompt.
+    "initializer_range": 0.3,
 }
-TINY_RANDOM_VERSION = 1
+TINY_RANDOM_VERSION = 2
 """Bump when TINY_RANDOM_LAYOUT or the seed changes, so stale cached copies are not reused."""
 
 CHATML_TEMPLATE = (
@@ -162,7 +165,9 @@ def _smollm2_dir_name() -> str:
 def _tokenizer_from_gguf(gguf: Path) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer.clean_up_tokenization_spaces = False  # BPE: the cleanup would strip spaces before punctuation
+    return tokenizer
 
 
 def _convert_gguf(gguf: Path, staging: Path, *, smollm2_fixes: bool) -> dict:
@@ -175,7 +180,6 @@ def _convert_gguf(gguf: Path, staging: Path, *, smollm2_fixes: bool) -> dict:
     from transformers import AutoModelForCausalLM
 
     tokenizer = _tokenizer_from_gguf(gguf)
-    tokenizer.clean_up_tokenization_spaces = False  # BPE: the cleanup would strip spaces before punctuation
     if smollm2_fixes:
         _fix_smollm2_tokenizer(tokenizer)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
