@@ -30,9 +30,10 @@ from agents.prompts import PAGE_OMITTED, build_messages
 CONTEXT_MODES = ("whole", "latest")
 DEFAULT_MAX_TOKENS = 32_768
 """The paper's context length (section 4.1)."""
-FULL_ATTEMPT_CHARS_PER_TOKEN = 8
-"""Try the uncut prompt first when its pages hold at most this many characters per budget token
-(HTML averages ~3-4 characters per token, so such a prompt is at most ~2-3 budgets long)."""
+FULL_ATTEMPT_CHARS_PER_TOKEN = 3
+"""Try the uncut prompt first when its pages hold at most this many characters per budget token.
+Simplified HTML runs ~3.4 characters per token (SmolLM2 tokenizer, benchmarks/context_building.py), so
+such a prompt nearly always fits and costs one tokenization; longer ones go straight to the search."""
 
 
 def truncation_note(chars_cut: int) -> str:
