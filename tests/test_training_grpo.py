@@ -237,3 +237,11 @@ def test_resume_continues_at_the_right_step_with_the_same_data(monkeypatch, tiny
     assert seen == straight_order  # the same examples at the same steps
     with pytest.raises(ValueError, match="learning_rate"):
         run_grpo(small_config(tmp_path / "resumed", max_steps=4, learning_rate=1.0), resume=True)
+
+
+def test_a_bad_gold_action_is_refused_before_training(tiny, rows, tmp_path):
+    model, tokenizer = tiny
+    broken = [dict(row) for row in rows]
+    broken[1]["gold_action"] = json.dumps({"type": "hover", "name": "x"})
+    with pytest.raises(ValueError, match="row 1: gold_action"):
+        build_trainer(small_config(tmp_path), RunDir(tmp_path), model, tokenizer, to_dataset(broken), [])

@@ -262,8 +262,22 @@ def grpo_args(config: GRPORunConfig, run_dir: RunDir) -> GRPOConfig:
     )
 
 
+def check_gold_actions(dataset: Any) -> None:
+    """Refuse a dataset whose `gold_action` column would fail inside an RL step; names the row and why."""
+    from shop_env.session import Action, SessionFormatError
+
+    if "gold_action" not in dataset.column_names:
+        raise ValueError(f"the GRPO dataset needs a 'gold_action' column (JSON of the human's action); it has {dataset.column_names}")
+    for index, gold in enumerate(dataset["gold_action"]):
+        try:
+            Action.from_dict(json.loads(gold))
+        except (TypeError, ValueError, SessionFormatError) as err:
+            raise ValueError(f"GRPO dataset row {index}: gold_action {str(gold)[:80]!r} is not a valid action ({err})") from None
+
+
 def build_trainer(config: GRPORunConfig, run_dir: RunDir, model: Any, tokenizer: Any, dataset: Any, callbacks: list) -> ShopR1GRPOTrainer:
     """The Shop-R1 trainer for an already loaded policy and dataset (tests and the benchmark build it directly)."""
+    check_gold_actions(dataset)
     return ShopR1GRPOTrainer(
         model=model,
         reward_funcs=[ShopR1Reward(config.reward)],
