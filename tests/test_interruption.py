@@ -104,13 +104,6 @@ def test_killed_run_resumes_without_lost_or_repeated_steps(kind, kill_signal, tm
     assert summary["step"] == RESUME_TO_STEP
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training/run_dir.py RunDir.last_checkpoint takes any checkpoint-N with a trainer_state.json, but "
-    "the HF Trainer writes that file last and not atomically: a kill during that write leaves a truncated "
-    "one and `--resume` crashes in checkpoint_step. Skip checkpoints whose trainer_state.json does not "
-    "parse (or mark complete checkpoints atomically in on_save); then remove this xfail",
-)
 def test_resume_skips_a_checkpoint_whose_state_was_cut_short(tmp_path):
     run_dir = RunDir(tmp_path)
     for step, state in ((1, json.dumps({"global_step": 1})), (2, '{"global_step": 2, "log_hist')):

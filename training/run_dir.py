@@ -96,13 +96,22 @@ class RunDir:
         return write_json(self.path / SUMMARY_FILE, summary)
 
     def last_checkpoint(self) -> Path | None:
-        """The checkpoint with the highest step, or None when the run has none yet."""
+        """The complete checkpoint with the highest step, or None when the run has none yet.
+
+        The HF Trainer writes trainer_state.json last and not atomically, so a checkpoint whose state
+        is missing or does not parse was cut short by a kill and is passed over.
+        """
         found = []
         if self.checkpoints.is_dir():
             for child in self.checkpoints.iterdir():
                 match = CHECKPOINT_PATTERN.match(child.name)
-                if match and child.is_dir() and (child / "trainer_state.json").exists():
-                    found.append((int(match.group(1)), child))
+                if not (match and child.is_dir()):
+                    continue
+                try:
+                    checkpoint_step(child)
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                found.append((int(match.group(1)), child))
         return max(found)[1] if found else None
 
     def prepare_resume(self, resume: bool) -> Path | None:
