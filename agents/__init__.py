@@ -6,8 +6,9 @@ that needs them is used (`HFPolicy`, `load_model_and_tokenizer`, ...).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from shop_env.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     "SYSTEM_PROMPT": "agents.prompts",
@@ -37,12 +38,7 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'agents' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:

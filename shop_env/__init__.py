@@ -6,10 +6,11 @@ Importing the package registers `ShopR1/SessionReplay-v0`. Public names load laz
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from gymnasium.envs.registration import register, registry
+
+from shop_env.lazy_exports import lazy_getattr
 
 ENV_ID = "ShopR1/SessionReplay-v0"
 
@@ -40,12 +41,7 @@ _EXPORTS = {
 __all__ = ["ENV_ID", *_EXPORTS]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'shop_env' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:

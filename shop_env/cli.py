@@ -79,7 +79,7 @@ def eval_(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Directory for metrics.json, predictions.jsonl and report.md."),
-    limit: int = typer.Option(16, help="Steps evaluated, sessions in order (about 5-10 s a step on 2 idle CPU cores)."),
+    limit: int = typer.Option(16, help="Steps evaluated, sessions in order (agents.evaluate.CPU_DEMO; 5-30 s a step on 2 CPU cores)."),
     context: str = typer.Option("whole", help="whole (past pages + actions) or latest (past actions + current page)."),
 ) -> None:
     """The main job: zero-shot evaluation of the embedded SmolLM2-135M-Instruct on the bundled test sessions (CPU-sized)."""
@@ -89,12 +89,11 @@ def demo(
     from rich.console import Console
     from rich.markdown import Markdown
 
-    from agents.evaluate import EvalConfig, run_eval
+    from agents.evaluate import CPU_DEMO, EvalConfig, run_eval
 
-    config = EvalConfig(policy="smollm2", sessions="bundled:test", out=out, context=context, limit=limit, max_tokens=2048, max_new_tokens=96)
+    config = EvalConfig(**{**CPU_DEMO, "limit": limit, "context": context}, out=out)
     run_eval(config)
     Console().print(Markdown((out / "report.md").read_text(encoding="utf-8")))
-    Console().print(f"[bold]report:[/] {out / 'report.md'}")
     Console().print(f"wrote {out}/")
 
 

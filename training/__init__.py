@@ -9,8 +9,9 @@ name that needs them is used. `training/verl/` is the multi-GPU path; it reuses 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from shop_env.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     "PromptBudget": "training.data",
@@ -31,12 +32,7 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'training' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:
