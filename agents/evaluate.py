@@ -220,6 +220,7 @@ def _record(order: int, info: dict[str, Any], output: Any, reward: float) -> dic
         "completion_tokens": output.completion_tokens,
         "dropped_pages": dropped.pages if dropped is not None else None,
         "dropped_page_chars": dropped.page_chars if dropped is not None else None,
+        "policy_error": output.error,
     }
 
 
@@ -243,6 +244,7 @@ def summarize(records: list[dict[str, Any]], config: RewardConfig, *, seconds: f
         "completion_mean": _mean(completion_tokens),
         "steps_with_dropped_pages": sum(1 for r in records if r["dropped_pages"]),
         "steps_with_cut_page": sum(1 for r in records if r["dropped_page_chars"]),
+        "steps_over_budget": sum(1 for r in records if r.get("policy_error")),
     }
     metrics["n_steps"] = len(records)
     metrics["n_sessions"] = len({r["session_id"] for r in records})

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from agents.context_builder import CONTEXT_MODES, DEFAULT_MAX_TOKENS, BuiltPrompt, build_prompt
+from agents.context_builder import CONTEXT_MODES, DEFAULT_MAX_TOKENS, BuiltPrompt, ContextBudgetError, build_prompt
 from agents.models import EMBEDDED_MODEL, load_model_and_tokenizer
 from agents.policies import PolicyOutput
 from shop_env.self_certainty import rationale_mask_for, self_certainty
@@ -176,10 +176,15 @@ class HFPolicy:
         ]
 
     def act(self, observations: list[dict]) -> list[PolicyOutput]:
-        prompts = self.build_prompts(observations)
+        outputs: list[PolicyOutput | None] = [None] * len(observations)
+        prompts: dict[int, BuiltPrompt] = {}
+        for index, observation in enumerate(observations):
+            try:
+                prompts[index] = self.build_prompts([observation])[0]
+            except ContextBudgetError as err:  # one step that cannot fit must not stop a whole evaluation
+                outputs[index] = PolicyOutput(text="", action=None, error=str(err))
         # Batch prompts of similar length together (less padding), then restore the caller's order.
-        order = sorted(range(len(prompts)), key=lambda i: prompts[i].n_tokens)
-        outputs: list[PolicyOutput | None] = [None] * len(prompts)
+        order = sorted(prompts, key=lambda i: prompts[i].n_tokens)
         size = self.settings.batch_size
         for start in range(0, len(order), size):
             chunk = order[start : start + size]

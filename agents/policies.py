@@ -52,6 +52,9 @@ class PolicyOutput:
     """Tokens the model generated, end-of-turn included (LLM policies)."""
     dropped: Dropped | None = None
     """What the context builder cut to fit the token budget (LLM policies)."""
+    error: str | None = None
+    """Why the policy gave no answer (e.g. instructions + action history alone exceed the token
+    budget); the step then scores 0 like any empty response, and evaluation counts it."""
 
     @classmethod
     def from_text(cls, text: str, **details: Any) -> PolicyOutput:

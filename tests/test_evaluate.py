@@ -149,3 +149,14 @@ def test_embedded_model_zero_shot_eval_runs_offline(tmp_path):
     metrics = run_eval(EvalConfig(**settings, out=tmp_path, progress=False))
     assert metrics["n_steps"] == 2 and metrics["run"]["policy"] == "smollm2"
     assert (tmp_path / "report.md").is_file() and (tmp_path / "predictions.jsonl").is_file()
+
+
+def test_steps_whose_fixed_prompt_cannot_fit_score_zero_and_are_counted(tmp_path):
+    """A budget below the instructions + action history: every step is over budget, the run still ends."""
+    metrics = run_eval(
+        EvalConfig(policy="tiny-random", sessions=SESSIONS, out=tmp_path, limit=3, max_tokens=64, max_new_tokens=4, greedy=True, progress=False)
+    )
+    assert metrics["n_steps"] == 3 and metrics["tokens"]["steps_over_budget"] == 3
+    assert metrics["reward"]["reward/total"] == 0.0 and metrics["format_ok"] == 0.0
+    predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert all("token" in p["policy_error"] and p["text"] == "" for p in predictions)
