@@ -74,7 +74,9 @@ class EvalConfig:
     max_new_tokens: int = 256
     """Most tokens per response (a rationale + action is ~40-100)."""
     batch_size: int = 8
-    """Sessions advanced in lockstep = observations per generation batch."""
+    """Sessions advanced in lockstep: the observations handed to the policy at once."""
+    generation_batch_size: int | None = None
+    """Prompts an LLM policy generates together; None: 1 on CPU (faster there, see GenerationSettings), 8 on GPU."""
     seed: int = 0
     """Seeds sampling and the random baseline."""
     self_certainty: bool = True
@@ -104,6 +106,8 @@ class EvalConfig:
             raise ValueError(f"backend must be 'hf' or 'vllm', got {self.backend!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.generation_batch_size is not None and self.generation_batch_size < 1:
+            raise ValueError(f"generation_batch_size must be >= 1 or None (auto), got {self.generation_batch_size}")
 
     def generation_kwargs(self, temperature: float | None = None) -> dict[str, Any]:
         """What `make_policy` gets: the LLM settings (baselines use only the seed)."""
@@ -115,7 +119,7 @@ class EvalConfig:
             "max_new_tokens": self.max_new_tokens,
             "context": self.context,
             "seed": self.seed,
-            "batch_size": self.batch_size,
+            "batch_size": self.generation_batch_size,
             "with_self_certainty": self.self_certainty and self.backend == "hf",
         }
         if self.backend != "hf":

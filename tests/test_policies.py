@@ -146,6 +146,11 @@ def test_budget_is_clamped_to_the_context_window(tiny_model_and_tokenizer):
     assert policy.max_tokens == model.config.max_position_embeddings
 
 
+def test_cpu_generates_one_prompt_at_a_time_unless_told(tiny_model_and_tokenizer):
+    assert HFPolicy(*tiny_model_and_tokenizer).batch_size == 1
+    assert HFPolicy(*tiny_model_and_tokenizer, batch_size=4).batch_size == 4
+
+
 def test_with_settings_shares_the_model(tiny_model_and_tokenizer):
     policy = HFPolicy(*tiny_model_and_tokenizer)
     tempered = policy.with_settings(temperature=1.1)
