@@ -43,8 +43,9 @@ cores (8k: ~37 s). The paper's 32768 is for GPUs: pass --max-tokens 32768."""
 
 CPU_DEMO = {"policy": "smollm2", "sessions": "bundled:test", "context": "whole", "limit": 16, "max_tokens": 2048, "max_new_tokens": 96}
 """EvalConfig fields of the README's main job: zero-shot SmolLM2-135M on the first 16 steps of the bundled
-test sessions, offline on a CPU (measured: 414 s on 2 cores shared with other jobs at load ~7; whole
-context at 2048 tokens drops earlier pages on 12 of those 16 steps). `EvalConfig(**CPU_DEMO, out=...)`."""
+test sessions, offline on a CPU (measured on 2 shared cores: 239 s generating one prompt at a time at
+load ~2; 414 s with padded batches of 8 at load ~7). Whole context at 2048 tokens drops earlier pages
+on 12 of those 16 steps. `EvalConfig(**CPU_DEMO, out=...)`."""
 
 
 @dataclass(frozen=True)
