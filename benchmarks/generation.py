@@ -10,6 +10,11 @@ never the padding of rows that finished early), per second of wall time; prompt 
 beside it because on a CPU the prefill of ~1k-token prompts costs more than the decoding. Greedy
 decoding makes both sides produce the same text, which is checked (`outputs_identical`): batching
 must change the speed, not the answers. Not pinned: generation uses both cores, as `shop-r1 eval` does.
+
+No target: the ratio decides `HFPolicy`'s default. On 2 CPU cores it measured 0.45 (full: 1.5 vs 3.6
+tokens/s) and 0.57 (quick), because a padded batch makes SDPA's prefill use an explicit mask instead of
+its causal kernel (~2x slower) and prefill dominates at ~1.8k-token prompts; so `HFPolicy` generates
+one prompt at a time on CPU and batches on GPU.
 """
 
 from __future__ import annotations
@@ -17,10 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks import interleaved_rates, median_ratio, timed
-
-TARGET_BATCHED_VS_SEQUENTIAL = 1.0
-"""Batching must never be slower than answering prompts one by one."""
-
 
 def run(quick: bool = False) -> dict[str, Any]:
     from agents.hf_policy import HFPolicy
@@ -55,7 +56,6 @@ def run(quick: bool = False) -> dict[str, Any]:
     return {
         "benchmark": "generation",
         "ratios": {"batched_vs_sequential": median_ratio(rates["batched"], rates["sequential"])},
-        "targets": {"batched_vs_sequential": TARGET_BATCHED_VS_SEQUENTIAL},
         "numbers": {
             "batched_tokens_per_s": round(rates["batched"].best, 2),
             "sequential_tokens_per_s": round(rates["sequential"].best, 2),
