@@ -23,6 +23,9 @@ import sys
 import time
 import traceback
 from datetime import datetime, timezone
+
+# Before any benchmark imports torch: spinning OpenMP threads distort timings on shared cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from importlib import metadata
 from pathlib import Path
 from typing import Any
