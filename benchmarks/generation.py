@@ -29,8 +29,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     from shop_env.loaders import bundled_sessions
     from shop_env.replay_env import observation_at
 
-    count = 4 if quick else 8
-    max_new_tokens = 32 if quick else 64
+    count = 2 if quick else 8  # quick: CI-sized
+    max_new_tokens = 16 if quick else 64
     sessions = bundled_sessions("test")
     # Latest-step prompts (~0.5-1k tokens) from different sessions and steps: the shape of a `shop-r1 eval` batch.
     observations = [observation_at(s, min(1, len(s) - 1), "latest") for s in sessions[:count]]
