@@ -69,7 +69,7 @@ from shop_env.session import (
     Session,
     SessionFormatError,
     Step,
-    iter_text_lines,
+    iter_json_lines,
     read_jsonl,
     write_jsonl,
 )
@@ -427,15 +427,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict]]:
 def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
     if path.is_dir():
         raise SessionFormatError("format 'shopcart' reads one JSON Lines file, got a directory", file=path)
-    for line_no, line in iter_text_lines(path):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise SessionFormatError(
-                f"not valid JSON ({err.msg} at column {err.colno})", file=path, line=line_no
-            ) from None
+    for line_no, row in iter_json_lines(path):
         if not isinstance(row, dict):
             raise SessionFormatError(
                 f"expected a JSON object per line, got {type(row).__name__}", file=path, line=line_no

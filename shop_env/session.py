@@ -329,12 +329,9 @@ def iter_text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
             ) from None
 
 
-def iter_jsonl(
-    path: str | os.PathLike, *, action_map: Mapping[str, str | None] | None = None
-) -> Iterator[Session]:
-    """Stream sessions from a canonical JSON Lines file (plain or .gz); blank lines are skipped."""
+def iter_json_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank line; a line that is not JSON names file:line."""
     path = Path(path)
-    seen: dict[str, int] = {}
     for line_no, line in iter_text_lines(path):
         if not line.strip():
             continue
@@ -344,6 +341,16 @@ def iter_jsonl(
             raise SessionFormatError(
                 f"not valid JSON ({err.msg} at column {err.colno})", file=path, line=line_no
             ) from None
+        yield line_no, data
+
+
+def iter_jsonl(
+    path: str | os.PathLike, *, action_map: Mapping[str, str | None] | None = None
+) -> Iterator[Session]:
+    """Stream sessions from a canonical JSON Lines file (plain or .gz); blank lines are skipped."""
+    path = Path(path)
+    seen: dict[str, int] = {}
+    for line_no, data in iter_json_lines(path):
         try:
             session = Session.from_dict(data, action_map=action_map)
         except SessionFormatError as err:
