@@ -81,6 +81,31 @@ GPU_BATCH_SIZE = 8
 """Default prompts per generation batch on a GPU, where batching multiplies throughput."""
 
 
+def prompt_for(observation: dict, tokenizer, max_tokens: int, settings: GenerationSettings) -> BuiltPrompt:
+    """The prompt every backend sends for one observation (the training data uses the same call)."""
+    return build_prompt(
+        observation, tokenizer, max_tokens=max_tokens, context=settings.context, max_new_tokens=settings.max_new_tokens
+    )
+
+
+def prompts_within_budget(
+    observations: list[dict], tokenizer, max_tokens: int, settings: GenerationSettings
+) -> tuple[dict[int, BuiltPrompt], list[PolicyOutput | None]]:
+    """Prompts of the observations that fit, by index, and the outputs list with the others answered.
+
+    A step whose instructions + action history alone exceed the budget gets an empty response with the
+    reason: it scores 0 and evaluation counts it, instead of one step stopping a whole run.
+    """
+    outputs: list[PolicyOutput | None] = [None] * len(observations)
+    prompts: dict[int, BuiltPrompt] = {}
+    for index, observation in enumerate(observations):
+        try:
+            prompts[index] = prompt_for(observation, tokenizer, max_tokens, settings)
+        except ContextBudgetError as err:
+            outputs[index] = PolicyOutput(text="", action=None, error=str(err))
+    return prompts, outputs
+
+
 class HFPolicy:
     """A transformers causal LM answering observations in batches (see the module docstring)."""
 
@@ -170,25 +195,10 @@ class HFPolicy:
             self.model.generation_config = shipped
 
     def build_prompts(self, observations: list[dict]) -> list[BuiltPrompt]:
-        return [
-            build_prompt(
-                observation,
-                self.tokenizer,
-                max_tokens=self.max_tokens,
-                context=self.settings.context,
-                max_new_tokens=self.settings.max_new_tokens,
-            )
-            for observation in observations
-        ]
+        return [prompt_for(observation, self.tokenizer, self.max_tokens, self.settings) for observation in observations]
 
     def act(self, observations: list[dict]) -> list[PolicyOutput]:
-        outputs: list[PolicyOutput | None] = [None] * len(observations)
-        prompts: dict[int, BuiltPrompt] = {}
-        for index, observation in enumerate(observations):
-            try:
-                prompts[index] = self.build_prompts([observation])[0]
-            except ContextBudgetError as err:  # one step that cannot fit must not stop a whole evaluation
-                outputs[index] = PolicyOutput(text="", action=None, error=str(err))
+        prompts, outputs = prompts_within_budget(observations, self.tokenizer, self.max_tokens, self.settings)
         # Batch prompts of similar length together (less padding), then restore the caller's order.
         order = sorted(prompts, key=lambda i: prompts[i].n_tokens)
         size = self.batch_size

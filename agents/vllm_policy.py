@@ -14,7 +14,7 @@ import dataclasses
 import os
 from typing import Any
 
-from agents.hf_policy import SETTING_NAMES, GenerationSettings
+from agents.hf_policy import SETTING_NAMES, GenerationSettings, prompts_within_budget
 from agents.models import EMBEDDED_MODEL, load_tokenizer, resolve_model
 from agents.policies import PolicyOutput
 
@@ -58,18 +58,9 @@ class VLLMPolicy:
         return tempered
 
     def act(self, observations: list[dict]) -> list[PolicyOutput]:
-        from agents.context_builder import build_prompt
-
-        prompts = [
-            build_prompt(
-                observation,
-                self.tokenizer,
-                max_tokens=self.max_tokens,
-                context=self.settings.context,
-                max_new_tokens=self.settings.max_new_tokens,
-            )
-            for observation in observations
-        ]
+        fitting, outputs = prompts_within_budget(observations, self.tokenizer, self.max_tokens, self.settings)
+        indices = sorted(fitting)
+        prompts = [fitting[index] for index in indices]
         sampling = self._vllm.SamplingParams(
             temperature=0.0 if self.settings.greedy else self.settings.temperature,
             top_p=self.settings.top_p,
@@ -79,12 +70,11 @@ class VLLMPolicy:
         # Token ids, not strings: vLLM would add a BOS of its own to a string prompt the template already starts.
         token_prompts = [{"prompt_token_ids": self.tokenizer(p.text, add_special_tokens=False)["input_ids"]} for p in prompts]
         results = self.engine.generate(token_prompts, sampling, use_tqdm=False)
-        return [
-            PolicyOutput.from_text(
+        for index, prompt, result in zip(indices, prompts, results, strict=True):
+            outputs[index] = PolicyOutput.from_text(
                 result.outputs[0].text,
                 prompt_tokens=prompt.n_tokens,
                 completion_tokens=len(result.outputs[0].token_ids),
                 dropped=prompt.dropped,
             )
-            for prompt, result in zip(prompts, results, strict=True)
-        ]
+        return outputs  # type: ignore[return-value]
