@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import gymnasium as gym
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import shop_env  # noqa: F401  (registers the env id)
@@ -72,18 +73,18 @@ def replay_session(
         best = max_reward(gold, config)
         result.rewards.append(reward)
         result.max_rewards.append(best)
-        result.components.append(info["reward"])
+        result.components.append(info["reward"].as_dict())
 
         console.print(f"\n[bold cyan]step {index + 1}/{len(session)}[/] · {page_title(page) or '(untitled page)'}")
         console.print(f"  [dim]page offers {len(names)} elements:[/] {shown or '(none)'}")
         predicted = info["predicted_action"]
-        console.print(f"  [bold]policy:[/] {_describe(predicted) if predicted else '[red]invalid[/]: ' + str(info['parse_error'])}")
-        console.print(f"  [bold]human: [/] {gold}")
+        console.print(f"  [bold]policy:[/] {escape(str(predicted)) if predicted else '[red]invalid[/]: ' + escape(str(info['parse_error']))}")
+        console.print(f"  [bold]human: [/] {escape(str(gold))}")
         rationale = session.steps[index].rationale
         if rationale:
             console.print(f"  [dim]human rationale: {rationale}[/]")
         parts = ", ".join(
-            f"{key.split('/', 1)[1]}={value:.4g}" for key, value in info["reward"].items() if value is not None and key != "reward/total"
+            f"{key.split('/', 1)[1]}={value:.4g}" for key, value in info["reward"].as_dict().items() if value is not None and key != "reward/total"
         )
         colour = "green" if abs(reward - best) < 1e-9 else ("yellow" if reward > 0 else "red")
         console.print(f"  [bold]reward:[/] [{colour}]{reward:.4g}[/] of {best:.4g} ({parts})")
@@ -98,8 +99,3 @@ def replay_session(
     console.print(table)
     env.close()
     return result
-
-
-def _describe(action: dict) -> str:
-    fields = ", ".join(f"{key}={value!r}" for key, value in action.items() if key != "type")
-    return f"{action['type']}({fields})"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -60,17 +60,48 @@ def observation_at(session: Session, index: int, context: str = "whole") -> dict
         raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
     if not 0 <= index <= len(session.steps):
         raise IndexError(f"step index {index} outside 0..{len(session.steps)} of session {session.session_id!r}")
-    past = session.steps[:index]
-    current = session.steps[index] if index < len(session.steps) else None
+    return _observation(_History.of(session, context), index)
+
+
+class _History(NamedTuple):
+    """A session's observation parts, built once per session rather than once per step: the
+    observation at step t is item t of each, with the first t pages and actions as its past."""
+
+    session_id: str
+    persona: str
+    pages: tuple[str, ...]
+    """Every page, then "" (the page after the last step)."""
+    urls: tuple[str, ...]
+    actions: tuple[str, ...]
+    """Every gold action as JSON."""
+    indices: tuple[np.int64, ...]
+    whole: bool
+    """Show past pages (context="whole")."""
+
+    @classmethod
+    def of(cls, session: Session, context: str) -> _History:
+        steps = session.steps
+        return cls(
+            session_id=session.session_id,
+            persona=session.persona or "",
+            pages=(*(step.observation for step in steps), ""),
+            urls=(*(step.url or "" for step in steps), ""),
+            actions=tuple(step.action.to_json() for step in steps),
+            indices=tuple(np.int64(i) for i in range(len(steps) + 1)),
+            whole=context == "whole",
+        )
+
+
+def _observation(history: _History, index: int, error: str = "") -> dict[str, Any]:
     return {
-        "session_id": session.session_id,
-        "step_index": np.int64(index),
-        "persona": session.persona or "",
-        "page": current.observation if current else "",
-        "url": (current.url or "") if current else "",
-        "past_pages": tuple(step.observation for step in past) if context == "whole" else (),
-        "past_actions": tuple(step.action.to_json() for step in past),
-        "last_action_error": "",
+        "session_id": history.session_id,
+        "step_index": history.indices[index],
+        "persona": history.persona,
+        "page": history.pages[index],
+        "url": history.urls[index],
+        "past_pages": history.pages[:index] if history.whole else (),
+        "past_actions": history.actions[:index],
+        "last_action_error": error,
     }
 
 
@@ -121,8 +152,11 @@ class SessionReplayEnv(gym.Env[dict, str]):
     `render_mode`: None or "ansi".
 
     ## Info
-    `reward` (the breakdown as a dict with namespaced keys), `breakdown` (`RewardBreakdown`),
-    `gold_action` and `predicted_action` (dicts or None), `parse_error`, `session_id`, `step_index`.
+    `reward`: the `RewardBreakdown`, a named tuple of every term (`.total`, `.format`, `.type`,
+    `.attribute`, `.value`, `.action`, `.self_certainty`, `.rationale`, `.error`; `.as_dict()` for
+    logging); `gold_action` and `predicted_action`: `Action`s (the prediction None when the format
+    failed; `.to_dict()` gives their JSON); `parse_error`, `session_id`, `step_index`. All immutable
+    objects, passed as they are: the env builds no per-step copies of them.
 
     ## Version history
     v0: first release.
@@ -167,8 +201,10 @@ class SessionReplayEnv(gym.Env[dict, str]):
             }
         )
         self._session: Session | None = None
+        self._history: _History | None = None
+        self._histories: dict[int, _History] = {}
         self._index = 0
-        self._last: dict[str, Any] | None = None
+        self._last: RewardBreakdown | None = None
 
     @property
     def session(self) -> Session | None:
@@ -177,49 +213,51 @@ class SessionReplayEnv(gym.Env[dict, str]):
 
     def reset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None):
         super().reset(seed=seed)
-        options = options or {}
-        if "session_id" in options:
+        if options and "session_id" in options:
             if options["session_id"] not in self._by_id:
                 raise KeyError(f"unknown session_id {options['session_id']!r}; {len(self.sessions)} sessions loaded")
             chosen = self._by_id[options["session_id"]]
-        elif "index" in options:
+        elif options and "index" in options:
             chosen = int(options["index"])
             if not 0 <= chosen < len(self.sessions):
                 raise IndexError(f"session index {chosen} outside 0..{len(self.sessions) - 1}")
         else:
             chosen = int(self.np_random.integers(len(self.sessions)))
-        self._session = self.sessions[chosen]
+        session = self._session = self.sessions[chosen]
+        if chosen not in self._histories:
+            self._histories[chosen] = _History.of(session, self.context)
+        self._history = self._histories[chosen]
         self._index = 0
         self._last = None
-        observation = observation_at(self._session, 0, self.context)
-        return observation, {"session_id": self._session.session_id, "step_index": 0, "num_steps": len(self._session)}
+        info = {"session_id": session.session_id, "step_index": 0, "num_steps": len(session.steps)}
+        return _observation(self._history, 0), info
 
     def step(self, action: str | Action | Mapping[str, Any]):
-        if self._session is None:
+        session = self._session
+        if session is None:
             raise RuntimeError("call reset() before step()")
-        if self._index >= len(self._session):
-            raise RuntimeError(
-                f"session {self._session.session_id!r} is over after {len(self._session)} steps; call reset()"
-            )
-        gold = self._session.steps[self._index].action
-        breakdown = self._score(action, gold)
+        index = self._index
+        steps = session.steps
+        if index >= len(steps):
+            raise RuntimeError(f"session {session.session_id!r} is over after {len(steps)} steps; call reset()")
+        gold = steps[index].action
+        if type(action) is str:  # the common case first: this runs once per step of an RL loop
+            breakdown = self._last = score_response(action, gold, self.reward_config)
+        else:
+            breakdown = self._last = self._score(action, gold)
         predicted = breakdown.predicted_action
         parse_error = breakdown.error if predicted is None else None
-        self._last = {"breakdown": breakdown, "predicted": predicted, "gold": gold, "index": self._index}
-        self._index += 1
-        terminated = self._index >= len(self._session)
-        observation = observation_at(self._session, self._index, self.context)
-        observation["last_action_error"] = parse_error or ""
+        self._index = index = index + 1
         info = {
-            "reward": breakdown.as_dict(),
-            "breakdown": breakdown,
-            "gold_action": gold.to_dict(),
-            "predicted_action": predicted.to_dict() if predicted else None,
+            "reward": breakdown,
+            "gold_action": gold,
+            "predicted_action": predicted,
             "parse_error": parse_error,
-            "session_id": self._session.session_id,
-            "step_index": self._index - 1,
+            "session_id": session.session_id,
+            "step_index": index - 1,
         }
-        return observation, float(breakdown.total), terminated, False, info
+        observation = _observation(self._history, index, parse_error or "")
+        return observation, breakdown.total, index >= len(steps), False, info
 
     def _score(self, action: Any, gold: Action) -> RewardBreakdown:
         """Score any agent output (text, Action, action dict, response dict); never raises."""
@@ -242,14 +280,14 @@ class SessionReplayEnv(gym.Env[dict, str]):
                 f"session {self._session.session_id} step 0/{len(self._session)}: "
                 f"{page_title(step.observation)!r}, {len(interactive_elements(step.observation))} interactive elements"
             )
-        last = self._last
-        page = self._session.steps[last["index"]].observation
-        breakdown: RewardBreakdown = last["breakdown"]
+        breakdown = self._last
+        index = self._index - 1
+        step = self._session.steps[index]
         lines = [
-            f"session {self._session.session_id} step {last['index'] + 1}/{len(self._session)}: "
-            f"{page_title(page)!r}, {len(interactive_elements(page))} interactive elements",
-            f"  predicted: {last['predicted'] or '(invalid) ' + str(breakdown.error)}",
-            f"  gold:      {last['gold']}",
+            f"session {self._session.session_id} step {index + 1}/{len(self._session)}: "
+            f"{page_title(step.observation)!r}, {len(interactive_elements(step.observation))} interactive elements",
+            f"  predicted: {breakdown.predicted_action or '(invalid) ' + str(breakdown.error)}",
+            f"  gold:      {step.action}",
             "  reward:    "
             + ", ".join(f"{key.split('/', 1)[1]}={value:.4g}" for key, value in breakdown.as_dict().items() if value is not None),
         ]

@@ -16,15 +16,16 @@ KL divergence, so it has no fixed upper bound; about log|V| ~ 12 nats for a conf
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal, NamedTuple
 
 from shop_env.dars import hierarchical_action_reward, max_hierarchical_action_reward
 from shop_env.format_reward import FORMAT_WEIGHT, format_reward
 from shop_env.metrics import coerce_gold_action, exact_match
-from shop_env.response_format import ParsedResponse, parse_action_object, parse_response
+from shop_env.response_format import MAX_RESPONSE_CHARS, ParsedResponse, parse_action_object, read_response
 from shop_env.session import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
 
 ACTION_REWARDS = ("hierarchical", "binary")
@@ -88,6 +89,11 @@ class RewardConfig:
         if not isinstance(self.use_format, bool):
             raise ValueError(f"RewardConfig.use_format = {self.use_format!r}: expected True or False")
 
+    @functools.cached_property
+    def _copied_gold_breakdowns(self) -> dict[str, RewardBreakdown]:
+        """Memo of `_copied_gold_breakdown` under this config."""
+        return {}
+
     @classmethod
     def ablation(cls, name: str) -> RewardConfig:
         """The default config with one of the paper's Table 4 reward switches flipped.
@@ -119,29 +125,37 @@ _REPRESENTATIVE_GOLDS = (
     Action(TERMINATE),
 )
 DEFAULT_CONFIG = RewardConfig()
+COPIED_GOLD_CACHE_SIZE = 65_536
+"""Distinct gold actions remembered per config by `_copied_gold_breakdown` (emptied when full)."""
 
 
-@dataclass(frozen=True)
-class RewardBreakdown:
-    """Every term of one scored response; `as_dict()` gives them namespaced for logging."""
+class RewardBreakdown(NamedTuple):
+    """Every term of one scored response; `as_dict()` gives them namespaced for logging.
+
+    A named tuple: immutable, so one breakdown can be shared (see `_copied_gold_breakdown`), and
+    built 3x faster than a frozen dataclass, which counts at one per env step.
+
+    - total = format + action + rationale.
+    - type, attribute, value: the hierarchical terms (binary mode pays nothing per term, see
+      `action`); value holds the ROUGE-L terms, DARS-scaled for a click's name and a
+      type_and_submit's text.
+    - action: the whole action reward: type + attribute + value, or the binary exact-match reward.
+    - self_certainty: the raw self-certainty s (nats) passed in, or None when none was given;
+      rationale = alpha x s, 0 when s is None.
+    - error: why the response scored 0 (the parse error), or why the rationale term was dropped.
+    - predicted_action: the action the response was read as; None exactly when the format failed.
+    """
 
     total: float = 0.0
     format: float = 0.0
     type: float = 0.0
-    """Hierarchical mode only (binary mode pays nothing per term; see `action`)."""
     attribute: float = 0.0
     value: float = 0.0
-    """The value reward: ROUGE-L terms, DARS-scaled for a click's name and a type_and_submit's text."""
     action: float = 0.0
-    """The whole action reward: type + attribute + value, or the binary exact-match reward."""
     self_certainty: float | None = None
-    """The raw self-certainty s (nats) passed in, or None when none was given."""
     rationale: float = 0.0
-    """alpha x s, 0 when s is None."""
     error: str | None = None
-    """Why the response scored 0 (the parse error), or why the rationale term was dropped."""
-    predicted_action: Action | None = field(default=None, compare=False)
-    """The action the response was read as; None exactly when the format failed."""
+    predicted_action: Action | None = None
 
     def as_dict(self) -> dict[str, float]:
         """Floats under the same keys for every sample (self-certainty 0.0 when not computed)."""
@@ -178,9 +192,14 @@ def score_response(
     (0.0, "unknown action type 'hover'; expected one of click, type_and_submit, terminate")
     """
     config = config or DEFAULT_CONFIG
-    gold = coerce_gold_action(gold_action)
-    parsed = parse_response(text)
-    return _score_parsed(parsed, gold, config, self_certainty)
+    gold = gold_action if type(gold_action) is Action else coerce_gold_action(gold_action)
+    rationale, action, error = read_response(text, MAX_RESPONSE_CHARS, gold)
+    if self_certainty is None:  # the two common cases first: this runs once per env step
+        if action is gold:  # the prediction copies the human
+            return config._copied_gold_breakdowns.get(gold.to_json()) or _copied_gold_breakdown(gold, config)
+        if action is None:
+            return RewardBreakdown(error=error)
+    return _score_parsed(ParsedResponse(rationale, action, error), gold, config, self_certainty)
 
 
 def score_action(
@@ -228,6 +247,31 @@ def max_reward(gold_action: Action | Mapping, config: RewardConfig | None = None
 
 
 def _score_parsed(
+    parsed: ParsedResponse, gold: Action, config: RewardConfig, self_certainty: float | None
+) -> RewardBreakdown:
+    if self_certainty is None and (parsed.action is gold or (parsed.action is not None and parsed.action == gold)):
+        return _copied_gold_breakdown(gold, config)
+    return _breakdown(parsed, gold, config, self_certainty)
+
+
+def _copied_gold_breakdown(gold: Action, config: RewardConfig) -> RewardBreakdown:
+    """The breakdown of a prediction equal to `gold`, the common case late in training and in oracle
+    replays: computed once per (action, config) and shared (breakdowns are immutable).
+
+    Kept per config under the action's JSON, whose hash and equality run in C (an lru_cache on
+    (action, config) would call two Python `__hash__`es and often a dataclass `__eq__` per step).
+    """
+    cache = config._copied_gold_breakdowns
+    breakdown = cache.get(gold.to_json())
+    if breakdown is None:
+        if len(cache) >= COPIED_GOLD_CACHE_SIZE:
+            cache.clear()
+        predicted = Action(gold.type, gold.name, gold.text)  # without the gold's `extra` keys
+        breakdown = cache[gold.to_json()] = _breakdown(ParsedResponse(None, predicted), gold, config, None)
+    return breakdown
+
+
+def _breakdown(
     parsed: ParsedResponse, gold: Action, config: RewardConfig, self_certainty: float | None
 ) -> RewardBreakdown:
     rationale, certainty, certainty_error = _rationale_reward(self_certainty, config.alpha)

@@ -111,18 +111,23 @@ class Action:
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
-        if self.type not in ACTION_TYPES:
+        fields = ACTION_FIELDS.get(self.type) if isinstance(self.type, str) else None
+        if fields is None:
             raise SessionFormatError(
                 f"unknown action type {_preview(self.type)}; expected one of {', '.join(ACTION_TYPES)}",
                 field="action.type",
             )
-        for key in ACTION_FIELDS[self.type]:
-            _require_str(getattr(self, key), f"action.{key}")
-        for key in ("name", "text"):
-            if key not in ACTION_FIELDS[self.type] and getattr(self, key) is not None:
-                raise SessionFormatError(
-                    f"a {self.type} action takes no '{key}'", field=f"action.{key}"
-                )
+        # Written out per field: every predicted action is built here, once per env step.
+        if fields:
+            if type(self.name) is not str:
+                _require_str(self.name, "action.name")
+        elif self.name is not None:
+            raise SessionFormatError(f"a {self.type} action takes no 'name'", field="action.name")
+        if len(fields) == 2:
+            if type(self.text) is not str:
+                _require_str(self.text, "action.text")
+        elif self.text is not None:
+            raise SessionFormatError(f"a {self.type} action takes no 'text'", field="action.text")
 
     @classmethod
     def from_dict(
@@ -160,14 +165,20 @@ class Action:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type}
-        for key in ACTION_FIELDS[self.type]:
-            out[key] = getattr(self, key)
-        out.update(self.extra)
-        return out
+        """The action's JSON object (a new dict each call): its fields, then `extra`."""
+        return {**self.response_object, **self.extra} if self.extra else dict(self.response_object)
 
     def to_json(self) -> str:
         return self._json
+
+    @cached_property
+    def response_object(self) -> Mapping[str, str]:
+        """The action object a model's response holds for this action: `type` and the type's fields,
+        without `extra`. Cached and shared (the env compares every prediction with it): do not mutate."""
+        out = {"type": self.type}
+        for key in ACTION_FIELDS[self.type]:
+            out[key] = getattr(self, key)
+        return out
 
     @cached_property
     def _json(self) -> str:

@@ -19,8 +19,15 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from shop_env.metrics import evaluate
-from shop_env.response_format import EXAMPLE_RESPONSES, MAX_RESPONSE_CHARS, format_response, parse_response
-from shop_env.rewards import ABLATIONS, RewardBreakdown, RewardConfig, max_reward, score_action, score_response
+from shop_env.response_format import (
+    EXAMPLE_RESPONSES,
+    MAX_RESPONSE_CHARS,
+    format_response,
+    json_body_span,
+    parse_action_object,
+    parse_response,
+)
+from shop_env.rewards import ABLATIONS, RewardBreakdown, RewardConfig, _breakdown, max_reward, score_action, score_response
 from shop_env.session import ACTION_TYPES, CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, read_jsonl
 
 FIXTURE = Path(__file__).parent / "fixtures" / "real_format_sessions.jsonl"
@@ -138,6 +145,41 @@ def test_parse_response_never_raises_and_round_trips(text):
         assert isinstance(parsed.error, str) and parsed.error
 
 
+def reference_parse(text: str) -> tuple[str | None, Action | None]:
+    """The format read the plain way: json.loads on the body, no fast paths."""
+    if len(text) > MAX_RESPONSE_CHARS:
+        return None, None
+    start, end = json_body_span(text)
+    try:
+        data = json.loads(text[start:end])
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(data, dict) or not isinstance(data.get("rationale"), str):
+        return None, None
+    return data["rationale"], parse_action_object(data.get("action"))[0]
+
+
+@FUZZ
+@given(responses, st.one_of(st.none(), gold_actions))
+def test_parse_response_fast_paths_agree_with_json_loads(text, expected):
+    """orjson, the checks that skip the parser and the `expected` shortcut change speed, not results."""
+    parsed = parse_response(text, expected=expected)
+    rationale, action = reference_parse(text)
+    assert parsed.action == action
+    if action is not None:
+        assert parsed.rationale == rationale
+
+
+@FUZZ
+@given(st.one_of(responses, gold_actions.flatmap(lambda gold: st.just(format_response("r", gold)))), gold_actions, configs)
+def test_score_response_shortcuts_match_the_general_path(text, gold, config):
+    """The shared breakdown of a copied gold action equals scoring it term by term."""
+    gold = Action(gold.type, gold.name, gold.text, extra={"id": "kept out of predictions"})
+    expected = _breakdown(parse_response(text), gold, config, None)
+    got = score_response(text, gold, config)
+    assert got == expected and (got.predicted_action is None or not got.predicted_action.extra)
+
+
 @FUZZ
 @given(responses, gold_actions, configs)
 def test_score_response_is_finite_and_bounded(text, gold, config):
@@ -246,8 +288,8 @@ def test_env_step_never_raises_on_agent_output(env, outputs, first):
         observation, reward, terminated, truncated, info = env.step(output)
         assert env.observation_space.contains(observation)
         certainty = output.get("self_certainty") if isinstance(output, dict) and "response" in output else None
-        check_breakdown(info["breakdown"], gold, env.reward_config, certainty)
-        assert reward == info["breakdown"].total and not truncated
+        check_breakdown(info["reward"], gold, env.reward_config, certainty)
+        assert reward == info["reward"].total and not truncated
         if info["parse_error"] is not None:
             assert observation["last_action_error"] == info["parse_error"]
         if terminated:

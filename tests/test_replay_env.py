@@ -46,6 +46,17 @@ def test_import_registers_the_id():
     assert shop_env.ENV_ID == "ShopR1/SessionReplay-v0" and shop_env.ENV_ID in gym.registry
 
 
+def test_make_adds_no_per_step_wrappers_and_the_env_checks_call_order_itself(sessions):
+    env = gym.make(shop_env.ENV_ID, sessions=sessions)
+    assert type(env) is SessionReplayEnv
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step("{}")
+    assert env.render() is None
+    checked = gym.make(shop_env.ENV_ID, sessions=sessions, disable_env_checker=False)
+    checked.reset(seed=0)
+    assert checked.step("not json")[1] == 0.0
+
+
 @pytest.mark.parametrize("context", ["whole", "latest"])
 def test_check_env_passes_without_warnings(sessions, context):
     env = gym.make("ShopR1/SessionReplay-v0", sessions=sessions, context=context, render_mode="ansi")
@@ -70,7 +81,7 @@ def test_oracle_earns_the_maximum_at_every_step(sessions):
             assert observation["page"] == step.observation and observation["step_index"] == index
             observation, reward, terminated, truncated, info = env.step(oracle_text(step))
             assert reward == pytest.approx(max_reward(step.action, RewardConfig()), abs=1e-9)
-            assert info["parse_error"] is None and info["gold_action"] == step.action.to_dict()
+            assert info["parse_error"] is None and info["gold_action"] is step.action and info["predicted_action"] == step.action
             assert terminated == (index == len(session) - 1) and not truncated
         assert observation["page"] == ""
         with pytest.raises(RuntimeError, match="over after"):
