@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from dataclasses import dataclass
 
 import pytest
 
 from shop_env.atomic_io import append_jsonl, read_jsonl_records
-from training.run_dir import RunDir, metric_record, plot_metrics
+from training.run_dir import MetricsCallback, RunDir, finish_run, metric_record, plot_metrics
 
 
 @dataclass
@@ -63,3 +64,35 @@ def test_plots_one_png_per_family(tmp_path):
     names = sorted(path.name for path in plot_metrics(run))
     assert names == ["kl.png", "loss.png", "reward.png"]
     assert all((run.plots / name).read_bytes().startswith(b"\x89PNG") for name in names)
+
+
+class FakeTrainer:
+    """Writes a model in two files, optionally dying between them (a run killed while saving)."""
+
+    def __init__(self, weights: str, die_midway: bool = False):
+        self.weights, self.die_midway = weights, die_midway
+        self.processing_class = self
+
+    def is_world_process_zero(self) -> bool:
+        return True
+
+    def save_model(self, path: str) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        (Path(path) / "model.safetensors").write_text(self.weights)
+        if self.die_midway:
+            raise KeyboardInterrupt("killed while saving")
+
+    def save_pretrained(self, path: str) -> None:
+        (Path(path) / "tokenizer.json").write_text("{}")
+
+
+def test_final_model_is_replaced_whole_or_not_at_all(tmp_path):
+    run = RunDir(tmp_path)
+    finish_run(FakeTrainer("v1"), run, MetricsCallback(run))
+    assert sorted(p.name for p in run.model.iterdir()) == ["model.safetensors", "tokenizer.json"]
+    with pytest.raises(KeyboardInterrupt):
+        finish_run(FakeTrainer("v2", die_midway=True), run, MetricsCallback(run))
+    assert (run.model / "model.safetensors").read_text() == "v1" and (run.model / "tokenizer.json").exists()
+    summary = finish_run(FakeTrainer("v3"), run, MetricsCallback(run))
+    assert (run.model / "model.safetensors").read_text() == "v3" and summary["model"] == str(run.model)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("model")) == ["model"]

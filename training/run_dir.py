@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -241,10 +242,29 @@ def _has_accelerator() -> bool:
     return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
 
 
+def replace_directory(source: Path, target: Path) -> None:
+    """Move `source` to `target`, replacing it; `target` is missing for a moment at most, never partial."""
+    previous = target.with_name(target.name + ".previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if target.exists():
+        target.rename(previous)
+    source.rename(target)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
 def finish_run(trainer: Any, run_dir: RunDir, metrics: MetricsCallback, **summary: Any) -> dict[str, Any]:
-    """Save the final model + tokenizer to `model/`, draw the plots, write summary.json; returns the summary."""
-    trainer.save_model(str(run_dir.model))
-    trainer.processing_class.save_pretrained(str(run_dir.model))
+    """Save the final model + tokenizer to `model/`, draw the plots, write summary.json; returns the summary.
+
+    The model is written to `model.partial/` and renamed into place, so a run killed while saving
+    leaves the previous `model/` (or none), never a half-written one that loads with missing weights.
+    """
+    staging = run_dir.path / (run_dir.model.name + ".partial")
+    if trainer.is_world_process_zero():
+        shutil.rmtree(staging, ignore_errors=True)  # left by a run killed mid-save
+    trainer.save_model(str(staging))  # every process calls it; the main one writes
+    trainer.processing_class.save_pretrained(str(staging))
+    if trainer.is_world_process_zero():
+        replace_directory(staging, run_dir.model)
     plots = plot_metrics(run_dir)
     result = {**metrics.summary, **summary, "model": str(run_dir.model), "plots": [str(p) for p in plots]}
     run_dir.write_summary(result)
