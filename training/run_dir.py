@@ -106,13 +106,8 @@ class RunDir:
         if self.checkpoints.is_dir():
             for child in self.checkpoints.iterdir():
                 match = CHECKPOINT_PATTERN.match(child.name)
-                if not (match and child.is_dir()):
-                    continue
-                try:
-                    checkpoint_step(child)
-                except (OSError, ValueError, KeyError, TypeError):
-                    continue
-                found.append((int(match.group(1)), child))
+                if match and child.is_dir() and is_complete_checkpoint(child):
+                    found.append((int(match.group(1)), child))
         return max(found)[1] if found else None
 
     def prepare_resume(self, resume: bool) -> Path | None:
@@ -140,6 +135,15 @@ class RunDir:
 def checkpoint_step(checkpoint: Path) -> int:
     """The optimizer step a checkpoint was saved at, from its trainer_state.json."""
     return int(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"])
+
+
+def is_complete_checkpoint(checkpoint: Path) -> bool:
+    """Whether the Trainer finished writing it: trainer_state.json is written last, not atomically."""
+    try:
+        checkpoint_step(checkpoint)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
 
 
 def metric_record(step: int, logs: dict[str, Any]) -> dict[str, Any]:
