@@ -95,7 +95,7 @@ def run(quick: bool = False) -> dict:
     env = gym.make(ENV_ID, sessions=sessions)
     with_gym_wrappers = OrderEnforcing(PassiveEnvChecker(gym.make(ENV_ID, sessions=sessions)))
     with pinned_to_one_core() as core:
-        rates = interleaved_rates(  # each env workload right before its baseline, so they pair up
+        rates = interleaved_rates(  # each env workload next to its baseline, so they pair up
             {
                 "oracle": env_workload(env, oracle),
                 "bare_oracle": bare_workload(sessions, oracle),
