@@ -202,7 +202,7 @@ class SessionReplayEnv(gym.Env[dict, str]):
         )
         self._session: Session | None = None
         self._history: _History | None = None
-        self._histories: dict[int, _History] = {}
+        self._histories: list[_History | None] = [None] * len(self.sessions)
         self._index = 0
         self._last: RewardBreakdown | None = None
 
@@ -224,13 +224,14 @@ class SessionReplayEnv(gym.Env[dict, str]):
         else:
             chosen = int(self.np_random.integers(len(self.sessions)))
         session = self._session = self.sessions[chosen]
-        if chosen not in self._histories:
-            self._histories[chosen] = _History.of(session, self.context)
-        self._history = self._histories[chosen]
+        history = self._histories[chosen]
+        if history is None:
+            history = self._histories[chosen] = _History.of(session, self.context)
+        self._history = history
         self._index = 0
         self._last = None
         info = {"session_id": session.session_id, "step_index": 0, "num_steps": len(session.steps)}
-        return _observation(self._history, 0), info
+        return _observation(history, 0), info
 
     def step(self, action: str | Action | Mapping[str, Any]):
         session = self._session
