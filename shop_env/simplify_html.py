@@ -19,9 +19,14 @@ hierarchical dotted name, as in the real data (`header.search_box.search_input`,
 Speed: pages of 100k-600k characters are normal (OPeRA). BeautifulSoup builds its tree in Python and
 ran at 0.044x lxml's parse + serialize on a 765 kB page, and libxml2's XPath with element predicates
 is slow too, so the work is one Python pass over a plain lxml tree (no lxml.html element classes)
-plus C-level calls (`strip_elements`, `strip_attributes`, serialization, `str` methods on the
-output). bs4 is used where it fits: `UnicodeDammit` decodes pages given as bytes.
-`benchmarks/simplify_throughput.py` measures the throughput next to plain lxml parse + serialize.
+plus C-level calls (`strip_attributes`, serialization, `str` methods on the output). What costs is
+Python work per element and going back to parts of the tree that are no longer in the CPU cache, so
+the pass drops code and hidden blocks itself and skips what is inside them, works out what an
+element's attributes mean once per distinct list of attribute names, and naming walks up only from
+elements that need a name. `benchmarks/simplify_throughput.py` and `benchmarks/large_inputs.py`
+measure the throughput next to plain lxml parse + serialize (`benchmarks/RESULTS.md`): raw pages run
+at a little over half its speed, the more elements per character the slower, and already simplified
+ones a little faster. bs4 is used where it fits: `UnicodeDammit` decodes pages given as bytes.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ import functools
 import html as html_lib
 import re
 import unicodedata
-from collections.abc import Iterator
 
 from lxml import etree
 
@@ -75,6 +79,11 @@ _CLICKABLE_ROLE_SET = frozenset(CLICKABLE_ROLES)
 _LANDMARK_TAG_SET = frozenset(LANDMARK_TAGS)
 _LANDMARK_ROLE_SET = frozenset(LANDMARK_ROLES)
 _KEPT_ATTRIBUTE_SET = frozenset(KEPT_ATTRIBUTES)
+_DROPPED_TAG_SET = frozenset(DROPPED_TAGS)
+_NOTABLE_ATTRIBUTES = frozenset(("name", "role", "onclick", "hidden", "aria-hidden", "style", "type"))
+"""Attributes that can hide an element, name it or make it interactive; the others only need stripping."""
+_FIELD_TAGS = frozenset(("input", "select", "textarea"))
+"""Form fields: their text is not their label (a select's text lists every option)."""
 _NEVER_EMPTY_TAGS = frozenset(("br", "td", "th", "title", "head", "body", "html"))
 """Kept even when empty: line breaks and table cells carry layout the text depends on."""
 
@@ -93,53 +102,76 @@ def simplify_html(raw_html: str | bytes) -> str:
     `ValueError` for an empty page.
     """
     document = _parse(raw_html, where="simplify_html")
-    etree.strip_elements(document, *DROPPED_TAGS, with_tail=False)
     head = document[0] if len(document) and document[0].tag == "head" else None
     if head is not None:
         for element in head:
-            if element.tag != "title":
+            if element.tag != "title" and element.tag not in _DROPPED_TAG_SET:  # the pass drops those
                 head.remove(element)
-    # One pass over the elements in document order finds everything the later steps need.
+    # One pass over the elements in document order finds everything the later steps need. It skips the
+    # inside of what goes (`DROPPED_TAGS`, hidden elements), and most elements of a raw page, which
+    # carry only layout attributes (class, data-*), only have their tag looked at.
     named: list[tuple[etree._Element, str]] = []
     unnamed: list[etree._Element] = []  # interactive elements that need a name
-    hidden: list[etree._Element] = []
+    landmarks: list[etree._Element] = []  # landmarks without a name: named only if something inside is
+    removed: list[etree._Element] = []  # dropped (`DROPPED_TAGS`) or hidden, with everything inside
     empty_leaves: list[etree._Element] = []
     attribute_names: set[str] = set()
+    # Attribute names of an element ("class data-index") -> the notable ones among them: a page repeats a
+    # few such lists, and a string is cheaper to hash and compare than a tuple.
+    notable_by_names: dict[str, frozenset[str]] = {}
+    skip_until = None  # the last element inside the removed element being skipped
     for element in document.iter(etree.Element):
+        if skip_until is not None:
+            if element is skip_until:
+                skip_until = None
+            continue
         tag = element.tag
+        if tag in _DROPPED_TAG_SET:
+            removed.append(element)
+            skip_until = _last_descendant(element)
+            continue
+        keys = element.keys()
+        notable = None
+        if keys:
+            names = " ".join(keys)
+            notable = notable_by_names.get(names)
+            if notable is None:
+                attribute_names.update(keys)
+                notable = notable_by_names[names] = _NOTABLE_ATTRIBUTES.intersection(keys)
+        if notable:
+            may_hide = "hidden" in notable or "aria-hidden" in notable or "style" in notable or tag == "input"
+            if may_hide and _is_hidden(element, notable):
+                removed.append(element)
+                skip_until = _last_descendant(element)
+                continue
+            name = element.get("name").strip() if "name" in notable else ""
+            if name:
+                named.append((element, name))
+            elif tag in _INTERACTIVE_TAG_SET or ("role" in notable and _role(element) in _CLICKABLE_ROLE_SET):
+                unnamed.append(element)
+            elif "onclick" in notable:
+                # The handler goes with the other attributes; the role keeps the element clickable.
+                element.set("role", "button")
+                unnamed.append(element)
+            elif tag in _LANDMARK_TAG_SET or ("role" in notable and _role(element) in _LANDMARK_ROLE_SET):
+                landmarks.append(element)
+        elif tag in _INTERACTIVE_TAG_SET:
+            unnamed.append(element)
+        elif tag in _LANDMARK_TAG_SET:
+            landmarks.append(element)
         if not len(element):
             text = element.text
             if not text or text.isspace():
                 empty_leaves.append(element)
-        keys = element.keys()
-        if not keys:
-            if tag in _INTERACTIVE_TAG_SET:
-                unnamed.append(element)
-            continue
-        attribute_names.update(keys)
-        if ("hidden" in keys or "aria-hidden" in keys or "style" in keys or tag == "input") and _is_hidden(
-            element, keys
-        ):
-            hidden.append(element)
-            continue
-        name = element.get("name").strip() if "name" in keys else ""
-        if name:
-            named.append((element, name))
-        elif tag in _INTERACTIVE_TAG_SET or ("role" in keys and _role(element) in _CLICKABLE_ROLE_SET):
-            unnamed.append(element)
-        elif "onclick" in keys:
-            # The handler goes with the other attributes; the role keeps the element clickable.
-            element.set("role", "button")
-            unnamed.append(element)
-    if hidden:
-        removed = _remove_subtrees(hidden)
-        named = [(element, name) for element, name in named if element not in removed]
-        unnamed = [element for element in unnamed if element not in removed]
-        empty_leaves = [element for element in empty_leaves if element not in removed]
-        empty_leaves += [parent for parent in removed.parents if not len(parent)]
+    # Removed after the pass (removing during it would end it), each keeping the text that follows it;
+    # a parent left without children may be an empty leaf now.
+    parents = [element.getparent() for element in removed]
+    for element in removed:
+        _remove(element)
+    empty_leaves += [parent for parent in parents if parent is not None and not len(parent)]
     if unwanted := attribute_names - _KEPT_ATTRIBUTE_SET:
         etree.strip_attributes(document, *unwanted)
-    _assign_names(named, unnamed)
+    _assign_names(named, unnamed, set(landmarks))
     _drop_empty(empty_leaves)
     return _collapse_whitespace(etree.tostring(document, encoding="unicode", method="html"))
 
@@ -155,48 +187,42 @@ def _collapse_whitespace(text: str) -> str:
     fastest way for indented raw pages; for ASCII pages without long runs (already simplified ones),
     a few `str.replace` passes are faster.
     """
-    if not text.isascii() or "   " in text:
+    if not text.isascii():
         return " ".join(text.split()).replace("> <", "><")
-    for char in _ASCII_WHITESPACE:
-        if char in text:
-            text = text.replace(char, " ")
+    controls = [char for char in _ASCII_WHITESPACE if char in text]
+    if controls and "   " in text:
+        return " ".join(text.split()).replace("> <", "><")
+    for char in controls:
+        text = text.replace(char, " ")
     while "  " in text:
         text = text.replace("  ", " ")
     return text.replace("> <", "><").strip()
 
 
-def _is_hidden(element: etree._Element, keys: list[str]) -> bool:
-    """Nobody sees it: `hidden`, aria-hidden, inline display:none or visibility:hidden, hidden input."""
-    if "hidden" in keys:
+def _is_hidden(element: etree._Element, names: frozenset[str]) -> bool:
+    """Nobody sees it: `hidden`, aria-hidden, inline display:none or visibility:hidden, hidden input.
+
+    `names` are the element's `_NOTABLE_ATTRIBUTES`.
+    """
+    if "hidden" in names:
         return True
-    if "aria-hidden" in keys and element.get("aria-hidden").strip().lower() == "true":
+    if "aria-hidden" in names and element.get("aria-hidden").strip().lower() == "true":
         return True
-    if "style" in keys:
+    if "style" in names:
         style = element.get("style").lower().replace(" ", "")
         if "display:none" in style or "visibility:hidden" in style:
             return True
-    return element.tag == "input" and "type" in keys and element.get("type").strip().lower() == "hidden"
+    return element.tag == "input" and "type" in names and element.get("type").strip().lower() == "hidden"
 
 
-class _Removed(set):
-    """Elements removed with their subtrees, and the parents they were removed from."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parents: list[etree._Element] = []
-
-
-def _remove_subtrees(roots: list[etree._Element]) -> _Removed:
-    """Remove each root with its subtree (roots in document order)."""
-    removed = _Removed()
-    for root in roots:
-        if root not in removed:
-            removed.update(root.iter())
-            parent = root.getparent()
-            _remove(root)
-            if parent is not None:
-                removed.parents.append(parent)
-    return removed
+def _last_descendant(element: etree._Element) -> etree._Element | None:
+    """The last element inside `element` in document order (the last child's last child, and so on);
+    None when it has no children. Every child is an element: the parser drops comments and processing
+    instructions."""
+    last = None
+    while len(element):
+        last = element = element[-1]
+    return last
 
 
 def _drop_empty(empty_leaves: list[etree._Element]) -> None:
@@ -213,18 +239,19 @@ def _drop_empty(empty_leaves: list[etree._Element]) -> None:
 
 
 def _is_droppable(element: etree._Element) -> bool:
-    if element.tag in _NEVER_EMPTY_TAGS or element.getparent() is None:
+    tag = element.tag
+    if tag in _NEVER_EMPTY_TAGS:
         return False
     text = element.text
     if text and not text.isspace():
         return False
-    if element.tag in _INTERACTIVE_TAG_SET or any(value.strip() for value in element.values()):
-        if element.tag == "li":
+    if tag in _INTERACTIVE_TAG_SET or any(value.strip() for value in element.values()):
+        if tag == "li" and element.getparent() is not None:
             # libxml2 writes an empty <li> without its end tag, and whatever follows would be read
             # back inside it; an empty text node makes it write the end tag.
             element.text = ""
         return False
-    return True
+    return element.getparent() is not None
 
 
 def interactive_elements(html: str) -> list[str]:
@@ -339,6 +366,9 @@ class _NameRegistry:
         self._next_suffix: dict[str, int] = {}
 
     def claim(self, wanted: str) -> str:
+        if wanted not in self.taken:
+            self.taken.add(wanted)
+            return wanted
         name = wanted
         suffix = self._next_suffix.get(wanted, 2)
         while name in self.taken:
@@ -349,7 +379,11 @@ class _NameRegistry:
         return name
 
 
-def _assign_names(named: list[tuple[etree._Element, str]], unnamed: list[etree._Element]) -> None:
+def _assign_names(
+    named: list[tuple[etree._Element, str]],
+    unnamed: list[etree._Element],
+    landmarks: set[etree._Element],
+) -> None:
     """Make names unique, then name every unnamed interactive element (and landmarks above it).
 
     Both lists are in document order, so ancestors are named before their descendants.
@@ -362,18 +396,26 @@ def _assign_names(named: list[tuple[etree._Element, str]], unnamed: list[etree._
             element.set("name", name)
         else:
             registry.taken.add(name)
-        scopes[element] = name
+        if unnamed:  # scopes are only looked up to name the unnamed
+            scopes[element] = name
     for element in unnamed:
-        prefix = _scope_name(element.getparent(), registry, scopes)
-        slug = _element_slug(element)
-        name = scopes[element] = registry.claim(f"{prefix}.{slug}" if prefix else slug)
+        parent = element.getparent()
+        prefix = scopes.get(parent)  # siblings share a parent: usually known already
+        if prefix is None:
+            prefix = _scope_name(parent, registry, scopes, landmarks)
+        has_children = len(element) > 0
+        slug = _element_slug(element, has_children)
+        name = registry.claim(f"{prefix}.{slug}" if prefix else slug)
         element.set("name", name)
+        if has_children:  # a leaf is nobody's ancestor
+            scopes[element] = name
 
 
 def _scope_name(
     parent: etree._Element | None,
     registry: _NameRegistry,
     scopes: dict[etree._Element, str],
+    landmarks: set[etree._Element],
 ) -> str:
     """The nearest named ancestor's name, naming the unnamed landmarks below it on the way.
 
@@ -384,14 +426,13 @@ def _scope_name(
     prefix = ""
     node = parent
     while node is not None:
-        if node in scopes:
-            prefix = scopes[node]
+        if (known := scopes.get(node)) is not None:
+            prefix = known
             break
         chain.append(node)
         node = node.getparent()
     for node in reversed(chain):  # outermost first
-        role = node.get("role")
-        if node.tag in _LANDMARK_TAG_SET or (role and role.strip().lower() in _LANDMARK_ROLE_SET):
+        if node in landmarks:
             slug = slugify(node.get("aria-label") or "") or _landmark_kind(node)
             prefix = registry.claim(f"{prefix}.{slug}" if prefix else slug)
             node.set("name", prefix)
@@ -408,25 +449,33 @@ def _landmark_kind(element: etree._Element) -> str:
     return role if role in _LANDMARK_ROLE_SET else element.tag
 
 
-def _element_slug(element: etree._Element) -> str:
-    """A slug of what a shopper would call the element; its kind when it has no label at all."""
-    for label in _labels(element):
+def _element_slug(element: etree._Element, has_children: bool) -> str:
+    """A slug of what a shopper would call the element; its kind when it has no label at all.
+
+    Labels in order: aria-label (the accessible name), text, placeholder, alt, the alt of an image
+    inside, title, value.
+    """
+    label = element.get("aria-label")
+    if label and (slug := slugify(label)):
+        return slug
+    tag = element.tag
+    if tag not in _FIELD_TAGS:
+        # A leaf's text is its .text; only an element with children needs the text serializer.
+        if has_children:
+            text = etree.tostring(element, method="text", encoding="unicode", with_tail=False)
+        else:
+            text = element.text
+        if text and (slug := slugify(text[: MAX_SLUG_CHARS * 4])):
+            return slug
+    for label in (element.get("placeholder"), element.get("alt")):
         if label and (slug := slugify(label)):
             return slug
-    tag = element.tag
+    for image in element.iter("img"):
+        if (label := image.get("alt")) and (slug := slugify(label)):
+            return slug
+    for label in (element.get("title"), element.get("value")):
+        if label and (slug := slugify(label)):
+            return slug
     if tag == "input":
         return f"{slugify(element.get('type') or 'text') or 'text'}_input"
     return {"a": "link"}.get(tag, slugify(tag) or "element")
-
-
-def _labels(element: etree._Element) -> Iterator[str | None]:
-    """Candidate labels, accessible name first; lazy, since the first usable one wins."""
-    yield element.get("aria-label")
-    if element.tag not in ("input", "select", "textarea"):
-        text = etree.tostring(element, method="text", encoding="unicode", with_tail=False)
-        yield text[: MAX_SLUG_CHARS * 4]
-    yield element.get("placeholder")
-    yield element.get("alt")
-    yield from (image.get("alt") for image in element.iter("img"))
-    yield element.get("title")
-    yield element.get("value")
