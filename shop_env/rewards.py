@@ -91,7 +91,7 @@ class RewardConfig:
 
     @functools.cached_property
     def _copied_gold_breakdowns(self) -> dict[str, RewardBreakdown]:
-        """Memo of `_copied_gold_breakdown` under this config."""
+        """Breakdowns of predictions that copy the gold action, by the action's JSON (`_remember_copied_gold`)."""
         return {}
 
     @classmethod
@@ -126,13 +126,13 @@ _REPRESENTATIVE_GOLDS = (
 )
 DEFAULT_CONFIG = RewardConfig()
 COPIED_GOLD_CACHE_SIZE = 65_536
-"""Distinct gold actions remembered per config by `_copied_gold_breakdown` (emptied when full)."""
+"""Distinct gold actions remembered per config by `_remember_copied_gold` (emptied when full)."""
 
 
 class RewardBreakdown(NamedTuple):
     """Every term of one scored response; `as_dict()` gives them namespaced for logging.
 
-    A named tuple: immutable, so one breakdown can be shared (see `_copied_gold_breakdown`), and
+    A named tuple: immutable, so one breakdown can be shared (see `_remember_copied_gold`), and
     built 3x faster than a frozen dataclass, which counts at one per env step.
 
     - total = format + action + rationale.
@@ -193,13 +193,8 @@ def score_response(
     """
     config = config or DEFAULT_CONFIG
     gold = gold_action if type(gold_action) is Action else coerce_gold_action(gold_action)
-    rationale, action, error = read_response(text, MAX_RESPONSE_CHARS, gold)
-    if self_certainty is None:  # the two common cases first: this runs once per env step
-        if action is gold:  # the prediction copies the human
-            return config._copied_gold_breakdowns.get(gold.to_json()) or _copied_gold_breakdown(gold, config)
-        if action is None:
-            return RewardBreakdown(error=error)
-    return _score_parsed(ParsedResponse(rationale, action, error), gold, config, self_certainty)
+    _, action, error = read_response(text, MAX_RESPONSE_CHARS, gold)
+    return _score_parsed(action, error, gold, config, self_certainty)
 
 
 def score_action(
@@ -220,16 +215,14 @@ def score_action(
     config = config or DEFAULT_CONFIG
     gold = coerce_gold_action(gold_action)
     if isinstance(pred_action, Action):
-        parsed = ParsedResponse(rationale=None, action=pred_action)
+        action, error = pred_action, None
     elif pred_action is None:
-        parsed = ParsedResponse(rationale=None, action=None, error="no action")
+        action, error = None, "no action"
     elif isinstance(pred_action, Mapping):
         action, error = parse_action_object(pred_action)
-        parsed = ParsedResponse(rationale=None, action=action, error=error)
     else:
-        error = f"expected an Action, a dict or None, got {type(pred_action).__name__}"
-        parsed = ParsedResponse(rationale=None, action=None, error=error)
-    return _score_parsed(parsed, gold, config, self_certainty)
+        action, error = None, f"expected an Action, a dict or None, got {type(pred_action).__name__}"
+    return _score_parsed(action, error, gold, config, self_certainty)
 
 
 def max_reward(gold_action: Action | Mapping, config: RewardConfig | None = None) -> float:
@@ -247,27 +240,34 @@ def max_reward(gold_action: Action | Mapping, config: RewardConfig | None = None
 
 
 def _score_parsed(
-    parsed: ParsedResponse, gold: Action, config: RewardConfig, self_certainty: float | None
+    action: Action | None, error: str | None, gold: Action, config: RewardConfig, self_certainty: float | None
 ) -> RewardBreakdown:
-    if self_certainty is None and (parsed.action is gold or (parsed.action is not None and parsed.action == gold)):
-        return _copied_gold_breakdown(gold, config)
-    return _breakdown(parsed, gold, config, self_certainty)
+    """Score a parsed prediction (None with the parse error when the format failed).
+
+    The two common cases, a copy of the human and a format failure, skip the term-by-term scoring:
+    this runs once per env step.
+    """
+    if self_certainty is None:
+        if action is gold or (action is not None and action == gold):
+            return config._copied_gold_breakdowns.get(gold.to_json()) or _remember_copied_gold(gold, config)
+        if action is None:
+            return RewardBreakdown(error=error)
+    return _breakdown(ParsedResponse(None, action, error), gold, config, self_certainty)
 
 
-def _copied_gold_breakdown(gold: Action, config: RewardConfig) -> RewardBreakdown:
-    """The breakdown of a prediction equal to `gold`, the common case late in training and in oracle
-    replays: computed once per (action, config) and shared (breakdowns are immutable).
+def _remember_copied_gold(gold: Action, config: RewardConfig) -> RewardBreakdown:
+    """Score a prediction equal to `gold` and remember it in `config._copied_gold_breakdowns`.
 
-    Kept per config under the action's JSON, whose hash and equality run in C (an lru_cache on
-    (action, config) would call two Python `__hash__`es and often a dataclass `__eq__` per step).
+    A copy of the human is the common case late in training and in oracle replays, so its breakdown
+    is computed once per (action, config) and shared (breakdowns are immutable). It is kept under the
+    action's JSON, whose hash and equality run in C (an lru_cache on (action, config) would call two
+    Python `__hash__`es and often a dataclass `__eq__` per step).
     """
     cache = config._copied_gold_breakdowns
-    breakdown = cache.get(gold.to_json())
-    if breakdown is None:
-        if len(cache) >= COPIED_GOLD_CACHE_SIZE:
-            cache.clear()
-        predicted = Action(gold.type, gold.name, gold.text)  # without the gold's `extra` keys
-        breakdown = cache[gold.to_json()] = _breakdown(ParsedResponse(None, predicted), gold, config, None)
+    if len(cache) >= COPIED_GOLD_CACHE_SIZE:
+        cache.clear()
+    predicted = Action(gold.type, gold.name, gold.text)  # without the gold's `extra` keys
+    breakdown = cache[gold.to_json()] = _breakdown(ParsedResponse(None, predicted), gold, config, None)
     return breakdown
 
 
