@@ -47,6 +47,7 @@ BENCHMARKS: dict[str, str] = {
     "context_building": "benchmarks.context_building",
     "generation": "benchmarks.generation",
     "grpo_step": "benchmarks.grpo_step",
+    "model_floor": "benchmarks.model_floor",
 }
 """Benchmark name -> module with `run(quick: bool) -> dict`, in the order they run."""
 
@@ -196,6 +197,14 @@ def render_report(store: dict[str, Any]) -> str:
             continue
         if record.get("notes"):
             lines += [record["notes"], ""]
+        if record.get("workloads"):  # model_floor: each workload against the hardware's floor
+            lines += ["| workload | fraction of floor | measured s | floor s | peak RSS MiB | floor |", "|---|---:|---:|---:|---:|---|"]
+            for workload, row in record["workloads"].items():
+                lines.append(
+                    f"| {workload} | {_fmt(row['fraction_of_floor'])} | {_fmt(row['seconds'])} | {_fmt(row['floor_seconds'])} "
+                    f"| {_fmt(row['peak_rss_mb'])} | {row['floor']} |"
+                )
+            lines.append("")
         pinned = record.get("pinned_core")
         lines.append(f"- pinned to one core: {'core ' + str(pinned) if pinned is not None else 'no'}")
         lines.append(f"- wall time: {record['seconds']} s ({record['mode']} mode)")
