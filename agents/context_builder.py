@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shop_env.atomic_io import writable
+
 from agents.prompts import PAGE_OMITTED, build_messages
 
 CONTEXT_MODES = ("whole", "latest")
@@ -73,18 +75,21 @@ class BuiltPrompt:
 
 
 def render(messages: list[dict[str, str]], tokenizer: Any) -> str:
-    """The chat template applied with the generation prompt, as text."""
+    """The chat template applied with the generation prompt, as text.
+
+    A lone surrogate from the data (JSON can carry one; tokenizers refuse it) is shown as its \\udXXX
+    escape (`shop_env.atomic_io.writable`), as the result files record it."""
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(
             f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no chat template; "
             "load it with agents.models.load_model_and_tokenizer or prepare_tokenizer, which add one"
         )
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return writable(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
 
 def count_tokens(text: str, tokenizer: Any) -> int:
     """Tokens in an already-templated text, as the policy will feed it to the model."""
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return len(tokenizer(writable(text), add_special_tokens=False)["input_ids"])
 
 
 def _observation_for(observation: Mapping[str, Any], context: str | None) -> Mapping[str, Any]:
@@ -191,7 +196,7 @@ def _chars_within(text: str, tokens: int, tokenizer: Any) -> int:
     if tokens <= 0:
         return 0
     if getattr(tokenizer, "is_fast", False):
-        offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        offsets = tokenizer(writable(text), add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
         return len(text) if tokens >= len(offsets) else offsets[tokens][0]
     total = count_tokens(text, tokenizer)
     return len(text) if tokens >= total else len(text) * tokens // max(total, 1)

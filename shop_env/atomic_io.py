@@ -2,6 +2,14 @@
 
 A run killed mid-write (SIGKILL, power loss) then leaves either the old file or the new one, never a
 truncated one. Every result file of the project (sessions, metrics, reports, configs) goes through here.
+
+Text is written as UTF-8 with one exception, `UNENCODABLE`: a lone surrogate (which JSON can carry as
+an escape such as "\\ud83d", in a session file or a model's response, but UTF-8 cannot encode) is
+written as that same six-character escape. Inside JSON written with `ensure_ascii=False` a lone
+surrogate can only sit in a string, where the escape reads back as the very same character, so
+whatever was loaded or emitted is written back and reads back unchanged, and valid text keeps its
+plain UTF-8 bytes. `writable(text)` applies the same rule to text headed elsewhere (a tokenizer, a
+terminal).
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+UNENCODABLE = "backslashreplace"
+"""The codec error handler of every text file written here: a lone surrogate becomes its \\udXXX escape."""
 
 
 @contextmanager
@@ -31,12 +42,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             if path.suffix == ".gz":
                 # No timestamp or temp name in the gzip header: the same content gives the same bytes.
                 with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped:
-                    with io.TextIOWrapper(zipped, encoding="utf-8") as handle:
+                    with io.TextIOWrapper(zipped, encoding="utf-8", errors=UNENCODABLE) as handle:
                         yield handle
             elif "b" in mode:
                 yield raw
             else:
-                handle = io.TextIOWrapper(raw, encoding="utf-8")
+                handle = io.TextIOWrapper(raw, encoding="utf-8", errors=UNENCODABLE)
                 yield handle
                 handle.flush()
                 handle.detach()  # leave `raw` open for the fsync below
@@ -47,6 +58,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def writable(text: str) -> str:
+    """`text` as the files here record it: each lone surrogate (no UTF-8 encoder or tokenizer takes
+    one) replaced by its \\udXXX escape; any other text is returned as it is.
+
+    >>> writable("caf\\u00e9 \\ud83d")
+    'café \\\\ud83d'
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", UNENCODABLE).decode("utf-8")
+    return text
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -64,7 +89,7 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
 
     A torn last line (from a SIGKILL mid-write) is ignored by `read_jsonl_records`.
     """
-    with open(path, "a", encoding="utf-8") as handle:
+    with open(path, "a", encoding="utf-8", errors=UNENCODABLE) as handle:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -59,7 +59,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from shop_env.atomic_io import atomic_write
+from shop_env.atomic_io import atomic_write, writable
 from shop_env.session import (
     ACTION_TYPES,
     CLICK,
@@ -719,7 +719,10 @@ def write_opera_parquet(sessions: Iterable[Session], path: str | os.PathLike, *,
     ]
     columns += sorted({key for row in rows for key in row} - set(columns))
     schema = pa.schema([(column, pa.string()) for column in columns])
-    table = pa.Table.from_pylist(rows, schema=schema)
+    try:
+        table = pa.Table.from_pylist(rows, schema=schema)
+    except UnicodeEncodeError:
+        raise _unencodable_cell(rows) from None
     path = Path(path)
     if shards == 1:
         _write_parquet_atomically(pq, table, path)
@@ -728,6 +731,22 @@ def write_opera_parquet(sessions: Iterable[Session], path: str | os.PathLike, *,
     for index in range(shards):
         _write_parquet_atomically(pq, table.slice(index * per_shard, per_shard), path / f"part-{index:05d}.parquet")
     return path
+
+
+def _unencodable_cell(rows: list[dict[str, str | None]]) -> SessionFormatError:
+    """Which cell holds a lone surrogate: parquet strings are UTF-8, which has no encoding for one."""
+    for row in rows:
+        for column, value in row.items():
+            if value is not None and writable(value) != value:
+                return SessionFormatError(
+                    f"session {row['session_id']!r}: the value holds a lone surrogate (written as "
+                    f"an escape: {writable(value)[:80]}), "
+                    "which parquet's UTF-8 strings cannot store; write canonical JSON Lines instead "
+                    "(.jsonl keeps it as its \\udXXX escape)",
+                    step=int(row[STEP_INDEX_COLUMN]),
+                    field=column,
+                )
+    return SessionFormatError("a value holds text UTF-8 cannot encode; write canonical JSON Lines instead")
 
 
 def _write_parquet_atomically(pq, table, path: Path) -> None:

@@ -1,0 +1,142 @@
+"""Regressions of the data and env half of the reliability review: odd data and odd numbers from
+outside either work end to end or fail with a message naming where and what to do.
+
+One section per class of failure: what loads must write back (lone surrogates), numbers from
+outside, cost bounded by the budget, data printed as terminal markup, silent choices, errors with
+a place, envs that share sessions.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from agents.evaluate import EvalConfig, evaluate_policy, run_eval, write_predictions
+from agents.policies import PolicyOutput
+from shop_env.atomic_io import append_jsonl, read_jsonl_records, write_json
+from shop_env.loaders import load_sessions, write_opera_parquet
+from shop_env.session import Session, SessionFormatError, read_jsonl, write_jsonl
+
+LONE = "\ud83d"
+"""Half of a surrogate pair: JSON can escape it ("\\ud83d"), UTF-8 cannot encode it."""
+
+
+def surrogate_session_line() -> str:
+    """One canonical session whose id, persona, page, gold name and text, rationale and extras hold
+    lone surrogates, as JSON escapes (the only way a UTF-8 file can carry them)."""
+    return json.dumps(
+        {
+            "session_id": f"s{LONE}",
+            "source": "synthetic",
+            "persona": f"likes {LONE}",
+            "steps": [
+                {
+                    "observation": f'<html><input name="header.search_box.search_input"/>{LONE}</html>',
+                    "url": None,
+                    "action": {"type": "type_and_submit", "name": "header.search_box.search_input", "text": f"shoes {LONE}"},
+                    "rationale": f"I want {LONE}",
+                    "timestamp": None,
+                    f"note{LONE}": [LONE, {"k": LONE}],
+                },
+                {
+                    "observation": f"<html><button name='a.{LONE}'>A</button></html>",
+                    "url": None,
+                    "action": {"type": "click", "name": f"a.{LONE}"},
+                    "rationale": None,
+                    "timestamp": None,
+                },
+                {"observation": "<html></html>", "url": None, "action": {"type": "terminate"}, "rationale": None, "timestamp": None},
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def surrogate_sessions_path(tmp_path):
+    path = tmp_path / "surrogates.jsonl"
+    path.write_text(surrogate_session_line() + "\n", encoding="ascii")
+    return path
+
+
+# ---- 4. whatever loads must write back; whatever a model emits must be recorded ----
+
+
+@pytest.mark.parametrize("name", ["out.jsonl", "out.jsonl.gz"])
+def test_sessions_with_lone_surrogates_write_back_unchanged(surrogate_sessions_path, tmp_path, name):
+    sessions = read_jsonl(surrogate_sessions_path)
+    assert sessions[0].steps[1].action.name == f"a.{LONE}"
+    out = write_jsonl(sessions, tmp_path / name)
+    assert read_jsonl(out) == sessions
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(out, "rt", encoding="utf-8") as handle:
+        assert json.loads(handle.readline()) == json.loads(surrogate_session_line())
+
+
+def test_valid_unicode_is_still_written_as_plain_utf8(tmp_path):
+    path = write_json(tmp_path / "m.json", {"text": "café 日本語 😀"})
+    assert "café 日本語 😀" in path.read_text(encoding="utf-8")
+
+
+def test_logs_and_json_files_record_lone_surrogates(tmp_path):
+    append_jsonl(tmp_path / "log.jsonl", {"rationale": LONE})
+    assert read_jsonl_records(tmp_path / "log.jsonl") == [{"rationale": LONE}]
+    assert json.loads(write_json(tmp_path / "m.json", {LONE: LONE}).read_text(encoding="utf-8")) == {LONE: LONE}
+
+
+def test_an_eval_over_surrogate_data_writes_every_prediction(surrogate_sessions_path, tmp_path):
+    """The oracle repeats the gold (raw surrogates in its response); the reported crash came only when
+    predictions.jsonl was written, after the whole run."""
+    metrics = run_eval(EvalConfig(policy="oracle", sessions=str(surrogate_sessions_path), out=tmp_path / "eval", progress=False))
+    assert metrics["exact_acc"] == 1.0
+    records = read_jsonl_records(tmp_path / "eval" / "predictions.jsonl")
+    assert [record["gold"] for record in records] == [step.action.to_dict() for step in read_jsonl(surrogate_sessions_path)[0].steps]
+    assert records[1]["action"] == {"type": "click", "name": f"a.{LONE}"}
+
+
+class EscapedSurrogatePolicy:
+    """A model that writes a lone surrogate as the six ASCII characters of its JSON escape."""
+
+    def act(self, observations):
+        response = json.dumps({"rationale": LONE, "action": {"type": "click", "name": f"a.{LONE}"}})
+        assert LONE not in response and "\\ud83d" in response
+        return [PolicyOutput.from_text(response) for _ in observations]
+
+
+def test_a_models_escaped_surrogate_is_recorded(surrogate_sessions_path, tmp_path):
+    result = evaluate_policy(EscapedSurrogatePolicy(), read_jsonl(surrogate_sessions_path), progress=False)
+    write_predictions(tmp_path / "predictions.jsonl", result["predictions"])
+    records = read_jsonl_records(tmp_path / "predictions.jsonl")
+    assert records == json.loads(json.dumps(result["predictions"]))
+    assert records[1]["action"] == {"type": "click", "name": f"a.{LONE}"} and records[1]["reward"] > 1000
+
+
+def test_prompts_show_lone_surrogates_as_escapes(surrogate_sessions_path, tiny_tokenizer):
+    """Tokenizers refuse lone surrogates; the prompt shows their escapes and counts exactly."""
+    from agents.context_builder import build_prompt, count_tokens
+    from shop_env.replay_env import observation_at
+
+    session = read_jsonl(surrogate_sessions_path)[0]
+    for index in range(len(session) + 1):
+        built = build_prompt(observation_at(session, index), tiny_tokenizer, max_tokens=4096)
+        assert LONE not in built.text and "\\ud83d" in built.text
+        assert built.n_tokens == count_tokens(built.text, tiny_tokenizer)
+
+
+def test_parquet_output_names_the_cell_it_cannot_store(surrogate_sessions_path, tmp_path):
+    with pytest.raises(SessionFormatError, match=r"step 0, field 'session_id': .*lone surrogate.*write canonical JSON Lines"):
+        write_opera_parquet(read_jsonl(surrogate_sessions_path), tmp_path / "out.parquet")
+    assert not (tmp_path / "out.parquet").exists()
+    clean = Session.from_dict({**json.loads(surrogate_session_line()), "session_id": "s"})
+    with pytest.raises(SessionFormatError, match=r"step 0, field 'simplified_html': session 's': .*escape: <html><input"):
+        write_opera_parquet([clean], tmp_path / "out.parquet")
+
+
+def test_loaded_surrogate_sessions_convert_to_every_jsonl_format(surrogate_sessions_path, tmp_path):
+    from shop_env.loaders import convert_sessions
+
+    sessions = load_sessions(surrogate_sessions_path)
+    for to in ("jsonl", "shopcart"):
+        convert_sessions(surrogate_sessions_path, tmp_path / f"{to}.jsonl", to=to)
+        assert load_sessions(tmp_path / f"{to}.jsonl") == sessions
