@@ -1,10 +1,13 @@
 """The system prompt and chat messages that ask a model for the next (rationale, action) of a shopper.
 
-The system prompt follows the structure of the paper's Appendix B in our own words: the task (act as
-a person browsing a shopping site), the context (simplified HTML whose interactable elements carry a
-unique `name`), the action space with one JSON example per type, the rationale (short, first
-person) and the output format (a single JSON object). The examples come from
-`shop_env.response_format.EXAMPLE_RESPONSES`, the one definition the parser and the reward also use.
+The system prompt covers what the paper's Appendix B covers, in our own words and kept short: the
+task (act as a person browsing a shopping site), the context (simplified HTML whose interactable
+elements carry a unique `name`), the action types with their fields, the rationale (short, first
+person) and the output format (a single JSON object), shown by one example response. The fixed part
+of a prompt (system prompt, chat template, section headers, final instruction) stays within
+`FIXED_TOKENS_LIMIT` SmolLM2 tokens, so that a CPU-sized context of 1,024 tokens is mostly page;
+tests/test_prompts.py measures it. The keys, action types, fields and the example come from
+`shop_env.response_format` and `shop_env.session`, the definitions the parser and the reward also use.
 
 The user message holds the observation of `shop_env.replay_env.observation_at`: persona, earlier
 steps (page + action in whole-session context, actions only in latest-step context) and the current
@@ -21,46 +24,42 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shop_env.response_format import ACTION_KEY, EXAMPLE_RESPONSES, RATIONALE_KEY
-from shop_env.session import CLICK, TERMINATE, TYPE_AND_SUBMIT
+from shop_env.session import ACTION_FIELDS, ACTION_TYPES, CLICK, TERMINATE, TYPE_AND_SUBMIT
+
+FIXED_TOKENS_LIMIT = 250
+"""Most SmolLM2 tokens the fixed part of a prompt may take (chat template included)."""
 
 PAGE_OMITTED = "(page omitted to fit the context budget)"
 """Stands in for an earlier page whose HTML the context builder dropped; its action is always kept."""
 
 ACTION_DESCRIPTIONS = {
-    TYPE_AND_SUBMIT: "type text into an input field and submit it (e.g. a search query). "
-    "`name` is the input's name, `text` what you type.",
-    CLICK: "click a button, link or other clickable element. `name` is that element's name.",
-    TERMINATE: "leave the site; the session ends. No other fields.",
+    TYPE_AND_SUBMIT: "type the text into that input and submit it, e.g. a search",
+    CLICK: "click that element",
+    TERMINATE: "leave the site",
 }
+"""What each action type does, in the prompt; its fields come from `ACTION_FIELDS`."""
+
+PROMPT_EXAMPLE = EXAMPLE_RESPONSES[TYPE_AND_SUBMIT]
+"""The one example response in the prompt: the type with the most fields, so it shows them all."""
 
 
-def _example(kind: str) -> str:
-    return json.dumps(EXAMPLE_RESPONSES[kind], ensure_ascii=False)
+def _action_line(kind: str) -> str:
+    fields = f" ({', '.join(ACTION_FIELDS[kind])})" if ACTION_FIELDS[kind] else ""
+    return f"- {kind}{fields}: {ACTION_DESCRIPTIONS[kind]}."
 
 
-SYSTEM_PROMPT = f"""You are a real person shopping on an online store. You browse the site page by page, and your job is to decide what you do next, exactly as a human shopper would.
+SYSTEM_PROMPT = f"""You are a person shopping online. Decide your next action, as a real shopper would.
 
-## What you see
-- Who you are (a shopper persona), when it is known.
-- What happened earlier in this session: the pages you saw and the action you took on each.
-- The current page as simplified HTML. Scripts and styling are removed. Every element you can interact with carries a `name` attribute that is unique on the page, e.g. `header.search_box.search_input`. Refer to elements only by that name.
+Pages are simplified HTML. Each element you can use has a unique `name` attribute: refer to elements only by it.
 
-## Actions
-- `{TYPE_AND_SUBMIT}`: {ACTION_DESCRIPTIONS[TYPE_AND_SUBMIT]}
-  {_example(TYPE_AND_SUBMIT)}
-- `{CLICK}`: {ACTION_DESCRIPTIONS[CLICK]}
-  {_example(CLICK)}
-- `{TERMINATE}`: {ACTION_DESCRIPTIONS[TERMINATE]}
-  {_example(TERMINATE)}
+Action types and their fields:
+{chr(10).join(_action_line(kind) for kind in ACTION_TYPES)}
 
-## Rationale
-Before the action, give a short reason in the first person (one or two sentences), as the shopper would think it.
-
-## Output format
-Output a single JSON object with the keys "{RATIONALE_KEY}" (a string) and "{ACTION_KEY}" (an object whose "type" is one of {TYPE_AND_SUBMIT}, {CLICK}, {TERMINATE}). Output nothing before or after it: no explanation, no markdown."""
+Reply with a single JSON object and nothing else: "{RATIONALE_KEY}" (a short first-person reason) and "{ACTION_KEY}". Example:
+{json.dumps(PROMPT_EXAMPLE, ensure_ascii=False)}"""
 """The instructions every prompt starts with; the context builder never shortens them."""
 
-FINAL_INSTRUCTION = "What do you do next? Output a single JSON object with your rationale and action."
+FINAL_INSTRUCTION = "What do you do next? Reply with one JSON object."
 
 
 def _current_page_block(html: str, url: str) -> str:
@@ -88,18 +87,18 @@ def build_user_message(
             f"observation {observation.get('session_id')!r} step {observation.get('step_index')}: "
             f"{len(pages)} past pages but {len(actions)} past actions; whole-session context needs one page per action"
         )
-    parts = [f"## You\n{observation.get('persona') or 'No persona is known for this shopper.'}"]
+    parts = [f"## Persona\n{observation.get('persona') or 'Not known.'}"]
     if not actions:
-        parts.append("## Earlier in this session\nNothing yet: this is the first page of the session.")
+        parts.append("## Earlier steps\nNone (first page).")
     elif pages:
         steps = [
-            f"### Step {number}\nPage:\n{PAGE_OMITTED if html is None else html}\nYour action: {action}"
+            f"### Step {number}\n{PAGE_OMITTED if html is None else html}\nYour action: {action}"
             for number, (html, action) in enumerate(zip(pages, actions, strict=True), start=1)
         ]
-        parts.append("## Earlier in this session\n" + "\n\n".join(steps))
+        parts.append("## Earlier steps\n" + "\n\n".join(steps))
     else:
         listed = "\n".join(f"{number}. {action}" for number, action in enumerate(actions, start=1))
-        parts.append("## Your actions so far in this session (oldest first)\n" + listed)
+        parts.append("## Your earlier actions (oldest first)\n" + listed)
     parts.append(f"## Current page (step {len(actions) + 1})\n" + _current_page_block(page, observation.get("url") or ""))
     parts.append(FINAL_INSTRUCTION)
     return "\n\n".join(parts)
