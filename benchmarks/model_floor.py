@@ -19,7 +19,7 @@ FLOPs count the Linear weights each token passes through: N_body, the decoder la
 positions whose logits are computed. So N = N_body + N_head = 134.5M where every position gets
 logits (SFT), N_body plus one head position in a prefill. Left out, so every floor is a lower bound:
 the embedding lookup (a row read), norms and activations, and attention's T^2 term (QK^T and AV,
-~15% more FLOPs at 1,024 tokens).
+causal half: 36 GFLOP at 1,024 tokens, 13-17% on top of the counted forward).
 
 - sft: forward + backward over 1,024 tokens of bundled pages with labels (logits at every position):
   6 N x 1,024 FLOPs at sgemm speed. Best round.
@@ -30,10 +30,12 @@ the embedding lookup (a row read), norms and activations, and attention's T^2 te
   same round: (t33 - t1) / (n33 - n1) with n the tokens really generated; floor: the format's Linear
   weight bytes at streaming speed (the KV-cache read is left out). Median round.
 - grpo_step: one optimizer step of the default Shop-R1 GRPO trainer (`benchmarks.grpo_step`'s with_sc
-  variant), one prompt of Lp tokens, G = 4 completions of mean length Lc, U = Lp + G Lc unique tokens:
+  variant) on one bundled training prompt cut to Lp tokens (`grpo_rows`; quick 256, full 1,024), G = 4
+  completions of mean length Lc (at most 16 / 64), U = Lp + G Lc unique tokens:
   policy forward + backward 6 N U and reference forward 2 N U (the LM head on the G Lc completion
   tokens only, as TRL asks), rollout prefill 2 N_body Lp, all at sgemm speed, plus Lc - 1 decode steps
-  (the first token comes from the prefill) at the fp32 decode floor. The first step from fresh weights
+  (the first token comes from the prefill; the longest completion may need more) at the fp32 decode
+  floor: the G rows of a step share one read of the weights. The first step from fresh weights
   in a fresh interpreter, one-time costs included.
 
     python -m benchmarks --only model_floor [--quick]
@@ -159,6 +161,12 @@ def streaming_bytes_per_s(model: Any, rounds: int) -> float:
     return weight_bytes(model) / best
 
 
+def _load_fp32() -> tuple[Any, Any]:
+    from agents.models import load_model_and_tokenizer
+
+    return load_model_and_tokenizer(MODEL)
+
+
 def _page_tokens(tokenizer: Any, count: int) -> list[int]:
     """`count` token ids of real shop pages: the bundled test sessions' observations, in order."""
     from shop_env.loaders import bundled_sessions
@@ -175,9 +183,7 @@ def _page_tokens(tokenizer: Any, count: int) -> list[int]:
 def _sft(quick: bool) -> dict[str, Any]:
     import torch
 
-    from agents.models import load_model_and_tokenizer
-
-    model, tokenizer = load_model_and_tokenizer(MODEL)
+    model, tokenizer = _load_fp32()
     model.train()
     ids = torch.tensor([_page_tokens(tokenizer, TOKENS)])  # (1, T)
 
@@ -193,9 +199,7 @@ def _sft(quick: bool) -> dict[str, Any]:
 def _prefill(quick: bool) -> dict[str, Any]:
     import torch
 
-    from agents.models import load_model_and_tokenizer
-
-    model, tokenizer = load_model_and_tokenizer(MODEL)
+    model, tokenizer = _load_fp32()
     ids = torch.tensor([_page_tokens(tokenizer, TOKENS)])  # (1, T)
 
     @torch.inference_mode()
@@ -205,12 +209,6 @@ def _prefill(quick: bool) -> dict[str, Any]:
     forward()  # warm-up
     seconds = [timed(forward)[1] for _ in range(2 if quick else 5)]
     return {"seconds": min(seconds), "tokens": TOKENS, "rounds": len(seconds)}
-
-
-def _load_fp32() -> tuple[Any, Any]:
-    from agents.models import load_model_and_tokenizer
-
-    return load_model_and_tokenizer(MODEL)
 
 
 DECODE_FORMATS: dict[str, Callable[[], tuple[Any, Any]]] = {"fp32": _load_fp32}
@@ -234,7 +232,8 @@ def _decode(weight_format: str, quick: bool) -> dict[str, Any]:
         HFPolicy(model, tokenizer, greedy=True, max_new_tokens=k, max_tokens=2048) for k in DECODE_NEW_TOKENS
     )
     observation = _shortest_observation(long)
-    short.act([observation])  # warm-up
+    for policy in (short, long):  # warm-up, each: a policy may keep state between calls (a prefix cache)
+        policy.act([observation])
     per_token, steps = [], []
     for round_index in range(2 if quick else 5):
         calls = {}
