@@ -11,6 +11,9 @@ transformers, TRL and vLLM all load; nothing here touches the network.
   tests can run the whole generation / scoring path in milliseconds. Its outputs are noise.
 - anything else: a local directory (or a `.gguf` file, converted like the embedded one), else a
   Hugging Face model id looked up in the local HF cache only (HF_HUB_OFFLINE semantics).
+- a LoRA adapter directory (holds adapter_config.json, e.g. the model/ of a `--lora-rank` run):
+  `load_model_and_tokenizer` loads the base model it names (resolved as above, itself possibly an
+  adapter), applies the adapter with peft and merges it, so inference runs at the full model's speed.
 
 The cache directory is `$SHOP_R1_CACHE/models`, else `$XDG_CACHE_HOME/shop-r1/models`, else
 `~/.cache/shop-r1/models`. Each model is written into a temp directory and renamed into place, so an
@@ -29,6 +32,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from shop_env.atomic_io import write_json
 
 if TYPE_CHECKING:
     import torch
@@ -64,6 +69,13 @@ TINY_RANDOM_LAYOUT = {
 }
 TINY_RANDOM_VERSION = 2
 """Bump when TINY_RANDOM_LAYOUT or the seed changes, so stale cached copies are not reused."""
+TINY_RANDOM_DIR = f"tiny-random-llama-v{TINY_RANDOM_VERSION}"
+SMOLLM2_DIR_PREFIX = "smollm2-135m-instruct-"
+
+ADAPTER_CONFIG = "adapter_config.json"
+"""What marks a peft adapter directory: adapter weights plus the name of the base model they apply to."""
+MAX_ADAPTER_DEPTH = 8
+"""Adapters stacked on adapters (GRPO LoRA on SFT LoRA is 2 deep); more than this is taken for a loop."""
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -159,7 +171,7 @@ def _fix_smollm2_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedToke
 
 def _smollm2_dir_name() -> str:
     version = importlib.metadata.version(SMOLLM2_DISTRIBUTION)
-    return f"smollm2-135m-instruct-{version}-f32"
+    return f"{SMOLLM2_DIR_PREFIX}{version}-f32"
 
 
 def _tokenizer_from_gguf(gguf: Path) -> PreTrainedTokenizerBase:
@@ -244,11 +256,16 @@ def resolve_model(name_or_path: str | os.PathLike = EMBEDDED_MODEL) -> Path:
         gguf = embedded_gguf_path()
         return _build_atomically(_smollm2_dir_name(), lambda tmp: _convert_gguf(gguf, tmp, smollm2_fixes=True))
     if name == TINY_RANDOM_MODEL:
-        return _build_atomically(f"tiny-random-llama-v{TINY_RANDOM_VERSION}", _build_tiny_random)
+        return _build_atomically(TINY_RANDOM_DIR, _build_tiny_random)
     path = Path(name).expanduser()
     if path.is_dir():
+        if is_adapter_dir(path):
+            return path
         if not (path / "config.json").is_file():
-            raise ModelNotFoundError(f"{path} is a directory but holds no config.json, so it is not a Hugging Face model directory")
+            raise ModelNotFoundError(
+                f"{path} is a directory but holds no config.json (nor {ADAPTER_CONFIG}), so it is not a Hugging Face "
+                "model or adapter directory"
+            )
         return path
     if path.is_file() and path.suffix == ".gguf":
         dir_name = f"gguf-{path.stem}-{path.stat().st_size}-f32"
@@ -256,6 +273,75 @@ def resolve_model(name_or_path: str | os.PathLike = EMBEDDED_MODEL) -> Path:
     if path.exists():
         raise ModelNotFoundError(f"{path} is a file; pass a model directory, a .gguf file or a Hugging Face id")
     return _from_hf_cache(name)
+
+
+def is_adapter_dir(path: str | os.PathLike) -> bool:
+    """Whether `path` is a peft adapter directory (the model/ of a LoRA run)."""
+    return (Path(path).expanduser() / ADAPTER_CONFIG).is_file()
+
+
+def _builtin_for_cache_dir(path: Path) -> str | None:
+    """The built-in name whose converted copy a shop-r1 cache directory (of any machine) is, else None."""
+    if path.name == TINY_RANDOM_DIR:
+        return TINY_RANDOM_MODEL
+    if path.name.startswith(SMOLLM2_DIR_PREFIX):
+        return EMBEDDED_MODEL
+    return None
+
+
+def portable_name(name_or_path: str | os.PathLike) -> str:
+    """How to name a model so it resolves again on any machine: a built-in's cache directory by its built-in
+    name, a snapshot in the HF cache by its repo id, other local paths made absolute, names as given."""
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if not path.exists():
+        return name
+    path = path.resolve()
+    if path.parent == models_dir().resolve() and _builtin_for_cache_dir(path):
+        return _builtin_for_cache_dir(path)
+    repo_dir = path.parent.parent.name  # the HF cache layout: models--{org}--{name}/snapshots/{revision}
+    if path.parent.name == "snapshots" and repo_dir.startswith("models--"):
+        return repo_dir.removeprefix("models--").replace("--", "/")  # repo ids never contain "--"
+    return str(path)
+
+
+def record_portable_base(adapter_dir: str | os.PathLike) -> None:
+    """Rewrite an adapter's base_model_name_or_path with `portable_name`, e.g. the cache path as `smollm2`.
+
+    During training the base is named by its local directory, so peft reads the base config from disk
+    when saving instead of asking the Hub; the saved run then names it portably.
+    """
+    config_file = Path(adapter_dir) / ADAPTER_CONFIG
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = portable_name(adapter_base(adapter_dir))
+    write_json(config_file, config)
+
+
+def adapter_base(adapter_dir: str | os.PathLike) -> str:
+    """The base model an adapter applies to, as a name `resolve_model` takes on this machine.
+
+    adapter_config.json's `base_model_name_or_path` is a built-in name (what shop-r1 records), an HF id,
+    or a path; a path into another machine's shop-r1 cache is mapped back to its built-in name.
+    """
+    config_file = Path(adapter_dir).expanduser() / ADAPTER_CONFIG
+    try:
+        base = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError) as err:
+        raise ModelNotFoundError(f"{config_file}: not a readable adapter config ({err})") from None
+    if not isinstance(base, str) or not base:
+        raise ModelNotFoundError(f"{config_file} names no base model (base_model_name_or_path); set it to the model the adapter was trained on")
+    path = Path(base).expanduser()
+    if base in BUILTIN_MODELS or path.exists():
+        return base
+    builtin = _builtin_for_cache_dir(path)
+    if builtin is not None:
+        return builtin
+    if path.is_absolute() or base.startswith(("~", ".")):
+        raise ModelNotFoundError(
+            f"{config_file}: the base model {base} does not exist here; copy it over or set base_model_name_or_path "
+            "to its path on this machine"
+        )
+    return base  # an HF id: resolve_model looks in the local HF cache
 
 
 def _from_hf_cache(model_id: str) -> Path:
@@ -285,22 +371,60 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizer
     return tokenizer
 
 
+def _adapter_stack(path: Path) -> tuple[Path, list[Path]]:
+    """A resolved model directory as (the full model underneath, the adapters on it from the top down)."""
+    adapters: list[Path] = []
+    while is_adapter_dir(path):
+        if len(adapters) == MAX_ADAPTER_DEPTH:
+            raise ModelNotFoundError(
+                f"{adapters[0]}: more than {MAX_ADAPTER_DEPTH} adapters stacked on each other; do their base models form a loop?"
+            )
+        adapters.append(path)
+        path = resolve_model(adapter_base(path))
+    return path, adapters
+
+
+def _tokenizer_dir(path: Path) -> Path:
+    """Where a resolved model's tokenizer is: its own directory, else (an adapter saved without one) its base's."""
+    base, adapters = _adapter_stack(path)
+    return next((adapter for adapter in adapters if (adapter / "tokenizer_config.json").is_file()), base)
+
+
 def load_tokenizer(name_or_path: str | os.PathLike = EMBEDDED_MODEL) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
-    return prepare_tokenizer(AutoTokenizer.from_pretrained(resolve_model(name_or_path)))
+    return prepare_tokenizer(AutoTokenizer.from_pretrained(_tokenizer_dir(resolve_model(name_or_path))))
+
+
+def _load_weights(path: Path, dtype: torch.dtype) -> PreTrainedModel:
+    """A resolved model directory's causal LM; adapters are applied to their base and merged, bottom up."""
+    from transformers import AutoModelForCausalLM
+
+    base, adapters = _adapter_stack(path)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+    if adapters:
+        from peft import PeftModel
+
+        for adapter in reversed(adapters):
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    return model
 
 
 def load_model_and_tokenizer(
     name_or_path: str | os.PathLike = EMBEDDED_MODEL, *, dtype: torch.dtype | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load a causal LM (eval mode, float32 by default) and its prepared tokenizer, offline."""
+    """Load a causal LM (eval mode, float32 by default) and its prepared tokenizer, offline.
+
+    A LoRA adapter comes back merged into its base model, a plain transformers model. `name_or_path`
+    is the absolute directory it was loaded from (for a merged adapter, the adapter's): peft records
+    it as the base of adapters trained on this model (`record_portable_base` then names built-ins).
+    """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_model(name_or_path)
-    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(path))
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+    tokenizer = load_tokenizer(path)
+    model = _load_weights(path, dtype or torch.float32)
+    model.name_or_path = str(path.resolve())
     model.eval()
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from agents.hf_policy import SETTING_NAMES, GenerationSettings, prompts_within_budget
-from agents.models import EMBEDDED_MODEL, load_tokenizer, resolve_model
+from agents.models import EMBEDDED_MODEL, is_adapter_dir, load_tokenizer, resolve_model
 from agents.policies import PolicyOutput
 
 VLLM_INSTALL = "pip install vllm"
@@ -43,6 +43,8 @@ class VLLMPolicy:
             ) from err
         self._vllm = vllm
         path = resolve_model(model)
+        if is_adapter_dir(path):
+            raise ValueError(f"{path} is a LoRA adapter; the vLLM backend loads full models only: use the hf backend, which merges it")
         self.name = str(model)
         self.tokenizer = load_tokenizer(path)
         self.engine = vllm.LLM(model=str(path), seed=self.settings.seed, max_model_len=self.settings.max_tokens)

@@ -186,6 +186,8 @@ def prepare_verl(
         )
 
 PRESET_HELP = "cpu (embedded SmolLM2, short contexts, a few steps) or paper (Qwen2.5-3B-Instruct, 32k, bf16); flags override it."
+LORA_RANK_HELP = "Train rank-N LoRA adapters (peft) instead of every weight; model/ then holds the adapter. 0: full fine-tuning."
+LORA_ALPHA_HELP = "LoRA scale alpha (the update is alpha / rank * B A); default 2 x --lora-rank."
 
 
 def _run_training(run, config, resume: bool) -> None:
@@ -212,6 +214,8 @@ def sft(
     context: str | None = typer.Option(None, help="whole (past pages + actions) or latest (past actions + current page)."),
     context_window: int | None = typer.Option(None, help="Prompt + response tokens (paper: 32768)."),
     seed: int | None = typer.Option(None, help="Seeds the subset, the data order and the initialization."),
+    lora_rank: int | None = typer.Option(None, help=LORA_RANK_HELP),
+    lora_alpha: int | None = typer.Option(None, help=LORA_ALPHA_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
 ) -> None:
     """SFT cold start: learn the rationale + action JSON from recorded sessions (TRL SFTTrainer)."""
@@ -221,7 +225,7 @@ def sft(
     try:
         config = sft_config(preset, model=model, data=data, out=out, max_steps=max_steps, max_examples=max_examples,
                             epochs=epochs, learning_rate=learning_rate, context=context,
-                            max_context_tokens=context_window, seed=seed)
+                            max_context_tokens=context_window, seed=seed, lora_rank=lora_rank, lora_alpha=lora_alpha)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     _run_training(run_sft, config, resume)
@@ -244,6 +248,8 @@ def grpo(
     context: str | None = typer.Option(None, help="whole (past pages + actions) or latest (past actions + current page)."),
     context_window: int | None = typer.Option(None, help="Prompt + response tokens (paper: 32768)."),
     seed: int | None = typer.Option(None, help="Seeds the subset, the data order and sampling."),
+    lora_rank: int | None = typer.Option(None, help=LORA_RANK_HELP + " From an SFT LoRA run, a new adapter on the merged SFT model."),
+    lora_alpha: int | None = typer.Option(None, help=LORA_ALPHA_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
 ) -> None:
     """Shop-R1 GRPO: hybrid reward (format + hierarchical DARS + alpha x self-certainty), KL to the start policy."""
@@ -254,7 +260,7 @@ def grpo(
         config = grpo_config(preset, ablation=ablation, baseline=baseline, action_reward=action_reward, alpha=alpha,
                              model=model, data=data, out=out, max_steps=max_steps, max_examples=max_examples,
                              num_generations=num_generations, learning_rate=learning_rate, context=context,
-                             max_context_tokens=context_window, seed=seed)
+                             max_context_tokens=context_window, seed=seed, lora_rank=lora_rank, lora_alpha=lora_alpha)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     _run_training(run_grpo, config, resume)
@@ -278,6 +284,8 @@ def train(
     eval_data: str | None = typer.Option(None, help="Held-out sessions to evaluate on (default bundled:test)."),
     eval_limit: int | None = typer.Option(None, help="Evaluate the first N held-out steps (a fixed subset)."),
     seed: int | None = typer.Option(None, help="Seeds every stage."),
+    lora_rank: int | None = typer.Option(None, help=LORA_RANK_HELP + " Both stages: GRPO trains a new adapter on the merged SFT one."),
+    lora_alpha: int | None = typer.Option(None, help=LORA_ALPHA_HELP),
     resume: bool = typer.Option(False, "--resume", help="Skip finished stages, continue the unfinished one from its checkpoint."),
 ) -> None:
     """SFT, then Shop-R1 GRPO from the SFT model, then evaluation (exact / type accuracy, type macro F1)."""
@@ -288,7 +296,8 @@ def train(
         config = train_config(preset, out=out, model=model, no_sft=no_sft, ablation=ablation, baseline=baseline,
                               action_reward=action_reward, alpha=alpha, max_steps=max_steps, eval_data=eval_data,
                               eval_limit=eval_limit, data=data, max_examples=max_examples,
-                              context=context, max_context_tokens=context_window, seed=seed)
+                              context=context, max_context_tokens=context_window, seed=seed,
+                              lora_rank=lora_rank, lora_alpha=lora_alpha)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     _run_training(run_train, config, resume)

@@ -118,7 +118,8 @@ class SessionReplayEnv(gym.Env[dict, str]):
     `UnicodeText`: the model's raw response, e.g.
     `{"rationale": "...", "action": {"type": "click", "name": "product_form.add_to_cart"}}`.
     `step` also takes an `Action`, an action dict (`{"type": ..., "name": ...}`), or
-    `{"response": text, "self_certainty": s}` to add the rationale reward alpha * s.
+    `{"response": text, "self_certainty": s}` to add the rationale reward alpha * s (an s that is not
+    a number in [0, `MAX_SELF_CERTAINTY`] nats adds 0, with the reason in `info["reward"].error`).
 
     ## Observation space
     | key | space | meaning |
@@ -134,9 +135,9 @@ class SessionReplayEnv(gym.Env[dict, str]):
 
     ## Rewards
     `score_response` (text) or `score_action` (Action / dict) with `reward_config`: format 0.5 +
-    type 0.3 + attribute and DARS-scaled value rewards (paper Table 1), or the binary reward. Anything
-    unparseable scores 0 and the reason goes to `info["parse_error"]` and `last_action_error`; `step`
-    never raises on agent output.
+    type 0.3 + attribute and DARS-scaled value rewards (paper Table 1), or the binary reward; always
+    in [0, `reward_config.upper_bound`]. Anything unparseable scores 0 and the reason goes to
+    `info["parse_error"]` and `last_action_error`; `step` never raises on agent output.
 
     ## Starting state
     `reset(seed=...)` draws a session with the env's RNG; `options={"session_id": id}` or

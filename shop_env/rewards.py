@@ -10,8 +10,11 @@
 - rationale: alpha x s, where s is the self-certainty KL(U || p) of the rationale tokens
   (`shop_env.self_certainty`), computed by the trainer from the policy's logits and passed in.
 
-`max_reward(gold_action, config)` bounds format + action; the rationale term comes on top (s is a
-KL divergence, so it has no fixed upper bound; about log|V| ~ 12 nats for a confident model).
+`max_reward(gold_action, config)` bounds format + action; the rationale term comes on top, at most
+alpha x `MAX_SELF_CERTAINTY`: s is a KL divergence with no bound of its own (about 26 nats in the
+paper's Figure 1), so a value past that cap, like a non-finite one, is a caller's bug and pays 0 with
+the reason in `.error`. `RewardConfig.upper_bound` is the most any response can earn, and a config
+whose bound would overflow float32 (the trainers' reward tensors) is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +30,14 @@ from shop_env.format_reward import FORMAT_WEIGHT, format_reward
 from shop_env.metrics import coerce_gold_action, exact_match
 from shop_env.response_format import MAX_RESPONSE_CHARS, ParsedResponse, parse_action_object, read_response
 from shop_env.session import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
+
+MAX_SELF_CERTAINTY = 1000.0
+"""Most nats of self-certainty the rationale reward accepts. s = logsumexp(z) - mean(z) - log|V| is at
+most the gap between a position's top and mean logit (over the temperature): tens of nats for real
+language models (the paper's Figure 1: ~26). 1000 nats is far past any of them, so a larger s comes
+from a bug (a sum over tokens instead of a mean, scores that are not logits) and pays 0."""
+FLOAT32_MAX = 3.4028234663852886e38
+"""Largest float32: trainers keep rewards in float32 tensors, so every reward must stay below it."""
 
 ACTION_REWARDS = ("hierarchical", "binary")
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -62,13 +73,10 @@ class RewardConfig:
         for field in fields(self):
             value = getattr(self, field.name)
             if field.type == "float" and (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value < 0
+                isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value) or value < 0
             ):
                 raise ValueError(
-                    f"RewardConfig.{field.name} = {value!r}: expected a finite number >= 0 "
+                    f"RewardConfig.{field.name} = {_short(value)}: expected a finite number >= 0 "
                     f"(default {field.default})"
                 )
         if self.dars_factor <= 0:
@@ -88,6 +96,12 @@ class RewardConfig:
             )
         if not isinstance(self.use_format, bool):
             raise ValueError(f"RewardConfig.use_format = {self.use_format!r}: expected True or False")
+        if not self.upper_bound < FLOAT32_MAX:
+            raise ValueError(
+                f"RewardConfig: the largest reward, {self.max_total:.4g} for the action + alpha x "
+                f"{MAX_SELF_CERTAINTY:g} nats, overflows float32 (max {FLOAT32_MAX:.4g}), which trainers keep "
+                "rewards in; lower dars_factor, alpha or the weights"
+            )
 
     @functools.cached_property
     def _copied_gold_breakdowns(self) -> dict[str, RewardBreakdown]:
@@ -118,13 +132,34 @@ class RewardConfig:
         """
         return max(max_reward(gold, self) for gold in _REPRESENTATIVE_GOLDS)
 
+    @property
+    def upper_bound(self) -> float:
+        """The most any response can earn: `max_total` + alpha x `MAX_SELF_CERTAINTY`.
+
+        >>> RewardConfig().upper_bound
+        1006.1
+        """
+        return self.max_total + self.alpha * MAX_SELF_CERTAINTY
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _finite(value: int | float) -> bool:
+    """math.isfinite, and False for an int too large for a float (where math.isfinite raises)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
 
 _REPRESENTATIVE_GOLDS = (
     Action(CLICK, name="x"),
     Action(TYPE_AND_SUBMIT, name="x", text="x"),
     Action(TERMINATE),
 )
-DEFAULT_CONFIG = RewardConfig()
 COPIED_GOLD_CACHE_SIZE = 65_536
 """Distinct gold actions remembered per config by `_remember_copied_gold` (emptied when full)."""
 
@@ -239,6 +274,9 @@ def max_reward(gold_action: Action | Mapping, config: RewardConfig | None = None
     return format_part + max_hierarchical_action_reward(gold, config)
 
 
+DEFAULT_CONFIG = RewardConfig()  # here: validating a config calls max_reward
+
+
 def _score_parsed(
     action: Action | None, error: str | None, gold: Action, config: RewardConfig, self_certainty: float | None
 ) -> RewardBreakdown:
@@ -304,8 +342,9 @@ def _breakdown(
 def _rationale_reward(
     self_certainty: float | None, alpha: float
 ) -> tuple[float, float | None, str | None]:
-    """(alpha x s, s as a float, error). A non-finite or negative s (a diverged model or a caller
-    bug) pays 0 and says so, because one NaN reward would poison a whole GRPO group's advantages."""
+    """(alpha x s, s as a float, error). An s that is not a finite KL in [0, MAX_SELF_CERTAINTY] (a
+    diverged model or a caller bug) pays 0 and says so, because one NaN or huge reward would poison a
+    whole GRPO group's advantages. Never raises, whatever the object."""
     if self_certainty is None:
         return 0.0, None, None
     not_a_number = (
@@ -316,8 +355,18 @@ def _rationale_reward(
         return 0.0, None, not_a_number
     try:
         value = float(self_certainty)
-    except (TypeError, ValueError):  # ValueError also for a tensor of several values
+    except OverflowError:  # an int past float range, e.g. 10**400
+        return 0.0, None, (
+            f"self-certainty is an integer too large for a float (over {MAX_SELF_CERTAINTY:g} nats); "
+            "rationale reward set to 0"
+        )
+    except Exception:  # TypeError, ValueError (a tensor of several values), whatever __float__ raises
         return 0.0, None, not_a_number
     if not math.isfinite(value) or value < 0:
         return 0.0, None, f"self-certainty {value} is not a finite KL >= 0; rationale reward set to 0"
+    if value > MAX_SELF_CERTAINTY:
+        return 0.0, None, (
+            f"self-certainty {value:.4g} is over {MAX_SELF_CERTAINTY:g} nats, more than any language model "
+            "gives (a sum over tokens instead of the mean?); rationale reward set to 0"
+        )
     return alpha * value, value, None

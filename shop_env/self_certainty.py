@@ -50,6 +50,8 @@ def self_certainty(
         (B,) self-certainty in nats, float32 (float64 for float64 logits). A sequence with no masked
         position gets 0: no rationale, no confidence to reward. Only the masked positions are upcast,
         in chunks of `CHUNK_ELEMENTS`. KL is never negative; rounding can give -1e-7, clamped to 0.
+        Logits that overflow (inf or NaN, e.g. from a diverged model) give a non-finite s, which the
+        reward refuses with its reason (`shop_env.rewards.MAX_SELF_CERTAINTY`) rather than paying it.
         It is a reward, not a loss, so no gradient flows.
 
     >>> logits = torch.zeros(1, 3, 8)  # uniform: no certainty
@@ -65,8 +67,8 @@ def self_certainty(
             f"mask shape {tuple(mask.shape)} does not match logits (batch, tokens) "
             f"{tuple(logits.shape[:2])}"
         )
-    if not (isinstance(temperature, int | float) and math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a finite number > 0; got {temperature!r}")
+    if not (isinstance(temperature, int | float) and 0 < temperature < math.inf and 0 < 1 / temperature < math.inf):
+        raise ValueError(f"temperature must be a finite number > 0 whose inverse is finite; got {str(temperature)[:40]}")
     batch, _, vocab = logits.shape
     compute_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
     mask = mask.to(device=logits.device, dtype=torch.bool)

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import gzip
 import json
+from decimal import Decimal
+from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from agents.evaluate import EvalConfig, evaluate_policy, run_eval, write_predictions
 from agents.policies import PolicyOutput
 from shop_env.atomic_io import append_jsonl, read_jsonl_records, write_json
 from shop_env.loaders import load_sessions, write_opera_parquet
-from shop_env.session import Session, SessionFormatError, read_jsonl, write_jsonl
+from shop_env.replay_env import SessionReplayEnv
+from shop_env.response_format import format_response
+from shop_env.rewards import RewardConfig, max_reward, score_response
+from shop_env.session import Action, Session, SessionFormatError, read_jsonl, write_jsonl
 
 LONE = "\ud83d"
 """Half of a surrogate pair: JSON can escape it ("\\ud83d"), UTF-8 cannot encode it."""
@@ -140,3 +146,61 @@ def test_loaded_surrogate_sessions_convert_to_every_jsonl_format(surrogate_sessi
     for to in ("jsonl", "shopcart"):
         convert_sessions(surrogate_sessions_path, tmp_path / f"{to}.jsonl", to=to)
         assert load_sessions(tmp_path / f"{to}.jsonl") == sessions
+
+
+# ---- 5. numbers from outside: clamped or refused with a reason, never raised, never out of [0, max] ----
+
+
+class BadFloat:
+    def __float__(self):
+        raise ZeroDivisionError("broken __float__")
+
+
+HOSTILE_CERTAINTIES = [
+    10**400, -(10**400), 1e308, 3.5e38, 1e39, 1000.0000001, float("inf"), float("nan"), -1e-300,
+    np.float64(1e300), np.float32(3e38), Fraction(10**400, 3), Decimal("1e400"), Decimal("NaN"), BadFloat(),
+]
+
+
+@pytest.mark.parametrize("certainty", HOSTILE_CERTAINTIES, ids=lambda value: type(value).__name__ + str(value)[:12])
+def test_env_step_keeps_any_self_certainty_within_the_bound(fixture_sessions, certainty):
+    env = SessionReplayEnv(fixture_sessions)
+    env.reset(options={"index": 0})
+    gold = env.session.steps[0].action
+    _, reward, _, _, info = env.step({"response": format_response("r", gold), "self_certainty": certainty})
+    assert reward == max_reward(gold) and info["reward"].rationale == 0.0
+    assert "rationale reward set to 0" in info["reward"].error
+    assert 0 <= reward <= env.reward_config.upper_bound and np.isfinite(np.float32(reward))
+
+
+def test_the_largest_accepted_self_certainty_pays_its_share():
+    from shop_env.rewards import MAX_SELF_CERTAINTY
+
+    gold = Action("type_and_submit", name="header.search_box.search_input", text="running shoes")
+    text = format_response("r", gold)
+    assert score_response(text, gold, self_certainty=MAX_SELF_CERTAINTY).total == pytest.approx(RewardConfig().upper_bound)
+    assert score_response(text, gold, self_certainty=np.float32(26.0)).rationale == pytest.approx(0.13)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"alpha": 10**400}, r"RewardConfig.alpha = 1000.*\.\.\.: expected a finite number"),
+        ({"dars_factor": 1e308}, "overflows float32"),
+        ({"alpha": 1e36}, "overflows float32"),
+        ({"format_weight": 1e39}, "overflows float32"),
+    ],
+)
+def test_reward_configs_whose_rewards_overflow_float32_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        RewardConfig(**overrides)
+
+
+@pytest.mark.parametrize("temperature", [10**400, 1e-320, float("nan"), 0, -1], ids=lambda value: str(value)[:12])
+def test_self_certainty_temperature_out_of_range_is_a_value_error(temperature):
+    import torch
+
+    from shop_env.self_certainty import self_certainty
+
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        self_certainty(torch.zeros(1, 2, 4), torch.ones(1, 2, dtype=torch.bool), temperature)

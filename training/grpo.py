@@ -31,6 +31,7 @@ from shop_env.response_format import parse_response
 from shop_env.rewards import RewardConfig, score_response
 from shop_env.self_certainty import rationale_mask_for, self_certainty
 from training.data import PromptBudget, rl_rows, select_steps, to_dataset
+from training.lora import ALL_LINEAR, check_lora_fields, check_reference_policy, lora_config
 from training.run_dir import RunDir, finish_run, run_callbacks, trainer_run_args
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,18 @@ class GRPORunConfig:
     """Train in bfloat16 (GPUs with bf16 support); CPU runs stay in float32."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: needed for 32k prompts on one GPU, slower."""
+    lora_rank: int = 0
+    """0: train every weight. N > 0: train rank-N LoRA adapters (peft) and save only them as model/; the KL
+    reference is then the start policy with the adapter disabled (no second model copy). LoRA usually
+    wants a learning rate well above full fine-tuning's."""
+    lora_alpha: int | None = None
+    """LoRA scale: the update is alpha / rank * B A; None: 2 x lora_rank, the common choice."""
+    lora_target_modules: str = ALL_LINEAR
+    """Layers that get adapters: 'all-linear' (attention q/k/v/o and MLP gate/up/down, not the LM head) or
+    comma-separated module names such as 'q_proj,v_proj'."""
 
     def __post_init__(self):
+        check_lora_fields(self)
         if isinstance(self.reward, dict):
             self.reward = RewardConfig(**self.reward)
         PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)  # validates the three
@@ -286,6 +297,7 @@ def build_trainer(config: GRPORunConfig, run_dir: RunDir, model: Any, tokenizer:
         processing_class=tokenizer,
         callbacks=callbacks,
         certainty_weight=config.reward.alpha,
+        peft_config=lora_config(config),
     )
 
 
@@ -296,6 +308,7 @@ def run_grpo(config: GRPORunConfig, *, resume: bool = False) -> dict[str, Any]:
     from agents.models import load_model_and_tokenizer
     from shop_env.loaders import resolve_sessions
 
+    check_reference_policy(config.model, config.lora_rank, config.beta)
     run_dir = RunDir(config.out)
     checkpoint = run_dir.prepare_resume(resume)
     run_dir.record_config(config, resuming=resume)

@@ -4,7 +4,8 @@
     <out>/metrics.jsonl     one JSON object per optimizer step: `step`, every reward component, KL, loss
     <out>/tensorboard/      the same scalars for TensorBoard (`tensorboard --logdir <out>`)
     <out>/checkpoints/      HF Trainer checkpoints (`checkpoint-<step>`), resumable with `--resume`
-    <out>/model/            the final weights and tokenizer (loadable by `--model <out>/model`)
+    <out>/model/            the final weights and tokenizer (loadable by `--model <out>/model`); for a
+                            `--lora-rank` run only the adapter (adapter_config.json, adapter_model.safetensors)
     <out>/plots/*.png       reward components and KL against step, drawn at the end
     <out>/summary.json      runtime and final numbers
 
@@ -259,15 +260,22 @@ def replace_directory(source: Path, target: Path) -> None:
 def finish_run(trainer: Any, run_dir: RunDir, metrics: MetricsCallback, **summary: Any) -> dict[str, Any]:
     """Save the final model + tokenizer to `model/`, draw the plots, write summary.json; returns the summary.
 
+    For a LoRA run the trainer's model is a peft model and `save_model` writes only its adapter; its
+    config is made to name the base portably (`smollm2`, not this machine's cache path).
+
     The model is written to `model.partial/` and renamed into place, so a run killed while saving
     leaves the previous `model/` (or none), never a half-written one that loads with missing weights.
     """
+    from agents.models import is_adapter_dir, record_portable_base
+
     staging = run_dir.path / (run_dir.model.name + ".partial")
     if trainer.is_world_process_zero():
         shutil.rmtree(staging, ignore_errors=True)  # left by a run killed mid-save
     trainer.save_model(str(staging))  # every process calls it; the main one writes
     trainer.processing_class.save_pretrained(str(staging))
     if trainer.is_world_process_zero():
+        if is_adapter_dir(staging):
+            record_portable_base(staging)
         replace_directory(staging, run_dir.model)
     plots = plot_metrics(run_dir)
     result = {**metrics.summary, **summary, "model": str(run_dir.model), "plots": [str(p) for p in plots]}

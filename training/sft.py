@@ -7,6 +7,7 @@ prompt-completion, so TRL's SFTTrainer computes the loss on the assistant tokens
     shop-r1 sft --preset cpu --out runs/sft                  # embedded SmolLM2 on a CPU
     shop-r1 sft --preset paper --out runs/sft                # Qwen2.5-3B, 32k context, 4 epochs, lr 2e-5
     shop-r1 sft --preset cpu --max-steps 2 --model tiny-random --out /tmp/sft   # a smoke test
+    shop-r1 sft --preset cpu --lora-rank 16 --out runs/sft   # LoRA adapters (training/lora.py): model/ is the adapter
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from training.data import MISSING_RATIONALE_POLICIES, PromptBudget, select_steps, sft_rows, to_dataset
+from training.lora import ALL_LINEAR, check_lora_fields, lora_config
 from training.run_dir import RunDir, finish_run, run_callbacks, trainer_run_args
 
 logger = logging.getLogger(__name__)
@@ -59,8 +61,16 @@ class SFTRunConfig:
     """Train in bfloat16 (GPUs with bf16 support); CPU runs stay in float32."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: needed for 32k prompts on one GPU, slower."""
+    lora_rank: int = 0
+    """0: train every weight. N > 0: train rank-N LoRA adapters (peft) and save only them as model/."""
+    lora_alpha: int | None = None
+    """LoRA scale: the update is alpha / rank * B A; None: 2 x lora_rank, the common choice."""
+    lora_target_modules: str = ALL_LINEAR
+    """Layers that get adapters: 'all-linear' (attention q/k/v/o and MLP gate/up/down, not the LM head) or
+    comma-separated module names such as 'q_proj,v_proj'."""
 
     def __post_init__(self):
+        check_lora_fields(self)
         PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)  # validates the three
         if self.missing_rationale not in MISSING_RATIONALE_POLICIES:
             raise ValueError(f"missing_rationale must be one of {MISSING_RATIONALE_POLICIES}, got {self.missing_rationale!r}")
@@ -117,7 +127,8 @@ def run_sft(config: SFTRunConfig, *, resume: bool = False) -> dict[str, Any]:
     dataset = to_dataset([{"prompt": row["prompt"], "completion": row["completion"]} for row in rows])
     metrics, callbacks = run_callbacks(run_dir)
     trainer = SFTTrainer(
-        model=model, args=sft_args(config, run_dir), train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks
+        model=model, args=sft_args(config, run_dir), train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
+        peft_config=lora_config(config),
     )
     logger.info("SFT on %d examples (%d steps without a rationale: %s)", len(dataset), missing, config.missing_rationale)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
