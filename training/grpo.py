@@ -26,6 +26,10 @@ from typing import Any
 
 import torch
 from trl import GRPOConfig, GRPOTrainer
+from trl.models import unwrap_model_for_generation
+from trl.trainer.utils import split_tensor_dict
+
+from agents.decoding import Sampling, check_supported
 
 from shop_env.response_format import parse_response
 from shop_env.rewards import RewardConfig, score_response
@@ -33,6 +37,7 @@ from shop_env.self_certainty import rationale_mask_for, self_certainty
 from training.data import PromptBudget, rl_rows, select_steps, to_dataset
 from training.lora import ALL_LINEAR, check_lora_fields, check_reference_policy, lora_config
 from training.run_dir import RunDir, finish_run, run_callbacks, trainer_run_args
+from training.shared_prefix import generate_completions, group_shuffle, shared_prefix_logps
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +86,11 @@ class GRPORunConfig:
     """Train in bfloat16 (GPUs with bf16 support); CPU runs stay in float32."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: needed for 32k prompts on one GPU, slower."""
+    shared_prefix: bool = True
+    """The G completions of a prompt share one forward of it in the rollout, the loss and the reference
+    (training/shared_prefix.py): same log-probs, loss and gradients as TRL's plain path, which repeats
+    the prompt G times. False runs TRL's plain path, for comparison. Sharing in the loss needs
+    micro_batch_size to be a multiple of num_generations."""
     lora_rank: int = 0
     """0: train every weight. N > 0: train rank-N LoRA adapters (peft) and save only them as model/; the KL
     reference is then the start policy with the adapter disabled (no second model copy). LoRA usually
@@ -179,12 +189,19 @@ class ShopR1GRPOTrainer(GRPOTrainer):
     completion's rationale tokens and passes the result to the reward functions as `self_certainty`.
 
     With `certainty_weight == 0` (the no-rationale ablation, binary baselines) nothing is hooked.
+
+    With `shared_prefix=True` (the default) the rollout, the loss and the reference pass run each
+    prompt once per group (training/shared_prefix.py); the rollout then computes self-certainty in its
+    own decoding loop, from the same per-step logits, instead of through the hook.
     """
 
-    def __init__(self, *args: Any, certainty_weight: float = 0.0, **kwargs: Any):
+    def __init__(self, *args: Any, certainty_weight: float = 0.0, shared_prefix: bool = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.certainty_weight = certainty_weight
+        self.shared_prefix = shared_prefix
         self._rollout_certainty: list[torch.Tensor] | None = None
+        if shared_prefix:
+            self._check_shared_prefix_support()
         if certainty_weight and self.use_vllm:
             raise ValueError(
                 "self-certainty reads the policy's logits during transformers generation; vLLM does not expose "
@@ -214,7 +231,46 @@ class ShopR1GRPOTrainer(GRPOTrainer):
         finally:
             handle.remove()
 
+    def _check_shared_prefix_support(self) -> None:
+        if self.use_vllm or self.use_transformers_continuous_batching or self.tools or self._is_vlm:
+            raise ValueError(
+                "shared-prefix GRPO runs text-only rollouts with transformers on this process; vLLM, continuous "
+                "batching, tools and vision models need TRL's plain path (GRPORunConfig.shared_prefix=False)"
+            )
+        check_supported(self.accelerator.unwrap_model(self.model))
+        config = self.generation_config
+        if (config.repetition_penalty or 1.0) != 1.0 or (config.num_beams or 1) != 1:
+            raise ValueError(
+                f"shared-prefix rollouts sample with temperature, top-k, top-p and min-p only; got repetition_penalty="
+                f"{config.repetition_penalty}, num_beams={config.num_beams}: unset them or use shared_prefix=False"
+            )
+
+    def _sampling(self) -> Sampling:
+        config = self.generation_config
+        return Sampling(
+            max_new_tokens=self.max_completion_length,
+            stop_ids=frozenset(self.eos_token_ids),
+            pad_id=self._tokenizer.pad_token_id,
+            temperature=self.temperature,
+            greedy=not config.do_sample,
+            top_k=config.top_k,
+            top_p=config.top_p if config.top_p is not None else 1.0,
+            min_p=config.min_p,
+        )
+
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if self.shared_prefix:
+            with (
+                unwrap_model_for_generation(
+                    self.model_wrapped, self.accelerator,
+                    gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+                ) as model,
+                torch.no_grad(),
+            ):
+                decoded = generate_completions(model, prompt_ids, self._sampling(), with_certainty=bool(self.certainty_weight))
+            if self.certainty_weight:
+                self._rollout_certainty = [row.certainty for row in decoded]
+            return [row.token_ids for row in decoded], None
         if not self.certainty_weight:
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
         with self._record_certainty_per_position() as steps:
@@ -243,6 +299,29 @@ class ShopR1GRPOTrainer(GRPOTrainer):
             mask = torch.as_tensor(rationale_mask_for(tokenizer, text, ids), dtype=torch.bool)  # (T,)
             values.append(float(per_position[mask].mean()) if mask.any() else None)
         return values
+
+    def _get_per_token_logps_and_entropies(
+        self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False,
+        compute_aux_loss=False, **multimodal,
+    ):
+        if not self.shared_prefix or compute_aux_loss or any(value is not None for value in multimodal.values()):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss, **multimodal
+            )
+        with self.accelerator.autocast():
+            logps, entropies = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep, compute_entropy)
+        return logps, entropies, None
+
+    def _prepare_inputs(self, generation_batch):
+        """TRL's, except that a generation batch is shuffled by whole groups, so micro-batches of a multiple
+        of G completions hold whole groups and their prompt is computed once."""
+        if not (self.shared_prefix and self.model.training):
+            return super()._prepare_inputs(generation_batch)
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        if self._step % generate_every == 0 or self._buffered_inputs is None:
+            batch = group_shuffle(self._generate_and_score_completions(generation_batch), self.num_generations)
+            self._buffered_inputs = split_tensor_dict(batch, self.args.steps_per_generation)
+        return self._buffered_inputs[self._step % self.args.steps_per_generation]
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         if self.certainty_weight:
@@ -297,6 +376,7 @@ def build_trainer(config: GRPORunConfig, run_dir: RunDir, model: Any, tokenizer:
         processing_class=tokenizer,
         callbacks=callbacks,
         certainty_weight=config.reward.alpha,
+        shared_prefix=config.shared_prefix,
         peft_config=lora_config(config),
     )
 

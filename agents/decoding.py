@@ -1,0 +1,238 @@
+"""Fast decoding: every prompt prefilled on its own, unpadded, then a batch decoded together.
+
+transformers' `generate` is the reference, and `decode` samples exactly as it does: the same logits
+warpers (temperature, top-k, top-p, min-p), one `torch.multinomial` over float32 probabilities per step
+on the global RNG, finished rows padded, a stop when every row has ended its turn. What differs is how
+the work is laid out, for reasons measured on 2 CPU cores with SmolLM2-135M (benchmarks/generation.py):
+
+- A left-padded batch prefill loses SDPA's causal kernel on CPU (about 2x slower). Here each prompt is
+  prefilled alone and only the decode steps run as a batch, so batching costs the prefill nothing.
+- `DynamicCache` concatenates the whole KV cache again at every decode step (76% of a step at a 1k
+  context). Here the batch's cache is allocated once (`PreallocatedLayer`) and a step writes one
+  position in place.
+- Prompts share beginnings: the instructions, in whole-session context the earlier pages, and in
+  GRPO the G samples of one prompt. `prefill(..., reuse=)` keeps the KV of the longest common prefix
+  with an earlier prompt, and `decode` starts as many rows from one prefilled prompt as it is given.
+
+With `with_certainty=True` each row also gets KL(U || p) of every generated position, computed from
+that step's full next-token logits at the sampling temperature (`shop_env.self_certainty`), so no
+(batch, tokens, vocab) logits are ever kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+from transformers.cache_utils import Cache, DynamicLayer
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    MinPLogitsWarper,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from shop_env.self_certainty import self_certainty
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to pick each next token: the subset of `GenerationConfig` that `decode` implements."""
+
+    max_new_tokens: int
+    """Most tokens generated per row, its end-of-turn token included."""
+    stop_ids: frozenset[int]
+    """End-of-turn token ids: a row is finished once it emits one."""
+    pad_id: int
+    """Written into finished rows' positions (as `generate` does); never returned."""
+    temperature: float = 1.0
+    """Divides the logits before sampling; self-certainty reads the logits at this temperature too."""
+    greedy: bool = False
+    """Take the argmax instead of sampling (the warpers are then skipped, as in `generate`)."""
+    top_k: int | None = None
+    """Keep the k most likely tokens; None or 0 keeps all."""
+    top_p: float = 1.0
+    """Nucleus mass to keep; 1.0 keeps all."""
+    min_p: float | None = None
+    """Drop tokens below min_p x the top probability; None keeps all."""
+
+    def __post_init__(self):
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if not self.stop_ids:
+            raise ValueError("decoding needs at least one end-of-turn token id in stop_ids")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+    def warpers(self) -> LogitsProcessorList:
+        """transformers' own warpers, in `generate`'s order, so the sampled distribution is the same."""
+        warpers = LogitsProcessorList()
+        if self.temperature != 1.0:
+            warpers.append(TemperatureLogitsWarper(self.temperature))
+        if self.top_k:
+            warpers.append(TopKLogitsWarper(self.top_k))
+        if self.top_p < 1.0:
+            warpers.append(TopPLogitsWarper(self.top_p))
+        if self.min_p is not None:
+            warpers.append(MinPLogitsWarper(self.min_p))
+        return warpers
+
+
+@dataclass
+class Prefilled:
+    """One prompt after its forward pass: what decoding continues from."""
+
+    ids: list[int]
+    """The prompt's token ids."""
+    cache: DynamicCache
+    """KV of every prompt token, batch size 1."""
+    next_logits: torch.Tensor
+    """(V,) float32 logits of the first generated token."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One generated row."""
+
+    token_ids: list[int]
+    """Generated ids up to and including the end-of-turn token (no padding)."""
+    certainty: torch.Tensor | None
+    """(len(token_ids),) KL(U || p) of each generated position, or None when not asked for."""
+
+
+def check_supported(model) -> None:
+    """Refuse models whose KV cache is not one plain full-attention layer per decoder layer."""
+    config = model.config.get_text_config(decoder=True)
+    kinds = set(getattr(config, "layer_types", None) or ["full_attention"])
+    if kinds != {"full_attention"} or getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True):
+        raise NotImplementedError(
+            f"{config.model_type}: fast decoding supports full-attention caches only (layer types {sorted(kinds)}, "
+            f"sliding window {getattr(config, 'sliding_window', None)}); use transformers' generate instead "
+            "(HFPolicy(decoder='generate'), or the plain TRL path in GRPO)"
+        )
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for index in range(n):
+        if a[index] != b[index]:
+            return index
+    return n
+
+
+@torch.inference_mode()
+def prefill(model, ids: Sequence[int], reuse: Prefilled | None = None) -> Prefilled:
+    """Run one prompt through the model, unpadded; with `reuse`, only the part after their common prefix.
+
+    The reused KV is copied, so `reuse` stays valid. At least the last prompt token is always
+    recomputed: its logits are the first generated token's distribution.
+    """
+    ids = list(ids)
+    if not ids:
+        raise ValueError("cannot prefill an empty prompt")
+    kept = min(_common_prefix(reuse.ids, ids), len(ids) - 1) if reuse is not None else 0
+    cache = DynamicCache(config=model.config)
+    if kept:
+        for index, layer in enumerate(reuse.cache.layers):
+            cache.update(layer.keys[..., :kept, :], layer.values[..., :kept, :], index)
+    device = model.device
+    out = model(
+        input_ids=torch.tensor([ids[kept:]], device=device), past_key_values=cache, use_cache=True, logits_to_keep=1
+    )
+    return Prefilled(ids=ids, cache=out.past_key_values, next_logits=out.logits[0, -1].float())
+
+
+class PreallocatedLayer(DynamicLayer):
+    """A KV cache layer in a buffer allocated once: an update writes in place and returns views.
+
+    `DynamicLayer` would `torch.cat` the whole cache at every decode step; this one copies only the new
+    positions. Inference only (in-place writes cannot carry gradients).
+    """
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
+        super().__init__()
+        self._key_buffer, self._value_buffer = keys, values  # (B, H, capacity, D)
+        self.dtype, self.device = keys.dtype, keys.device
+        self.is_initialized = True
+        self._set_length(length)
+
+    def _set_length(self, length: int) -> None:
+        self.length = length
+        self.keys = self._key_buffer[:, :, :length]
+        self.values = self._value_buffer[:, :, :length]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        end = self.length + key_states.shape[-2]
+        if end > self._key_buffer.shape[2]:
+            raise RuntimeError(f"KV cache of {self._key_buffer.shape[2]} positions cannot take position {end}")
+        self._key_buffer[:, :, self.length : end] = key_states
+        self._value_buffer[:, :, self.length : end] = value_states
+        self._set_length(end)
+        return self.keys, self.values
+
+
+def _batch_cache(rows: Sequence[Prefilled], width: int, capacity: int) -> Cache:
+    """The rows' caches side by side, right-aligned at `width` (left padding), room up to `capacity`."""
+    layers = []
+    for index, first in enumerate(rows[0].cache.layers):
+        _, heads, _, dim = first.keys.shape
+        keys = first.keys.new_zeros(len(rows), heads, capacity, dim)
+        values = first.values.new_zeros(len(rows), heads, capacity, dim)
+        for row, prefilled in enumerate(rows):
+            layer = prefilled.cache.layers[index]
+            keys[row, :, width - layer.keys.shape[2] : width] = layer.keys[0]
+            values[row, :, width - layer.values.shape[2] : width] = layer.values[0]
+        layers.append(PreallocatedLayer(keys, values, width))
+    return Cache(layers=layers)
+
+
+@torch.inference_mode()
+def decode(model, rows: Sequence[Prefilled], sampling: Sampling, *, with_certainty: bool = False) -> list[Decoded]:
+    """Generate one row per prefilled prompt (the same one may stand several times), all rows as one batch."""
+    if not rows:
+        raise ValueError("decode needs at least one prefilled prompt")
+    device = model.device
+    lengths = torch.tensor([len(row.ids) for row in rows], device=device)  # (B,)
+    width = int(lengths.max())
+    cache = _batch_cache(rows, width, width + sampling.max_new_tokens)
+    padded = bool((lengths != width).any())
+    # (B, width + max_new): 0 on the left padding of shorter prompts, 1 on every real and generated position.
+    attention = (torch.arange(width + sampling.max_new_tokens, device=device) >= (width - lengths)[:, None]).long()
+    warpers = sampling.warpers()
+    stop_ids = torch.tensor(sorted(sampling.stop_ids), device=device)
+    logits = torch.stack([row.next_logits for row in rows])  # (B, V) float32
+    unfinished = torch.ones(len(rows), dtype=torch.bool, device=device)
+    tokens: list[torch.Tensor] = []
+    certainty: list[torch.Tensor] = []
+    no_ids = torch.empty(len(rows), 0, dtype=torch.long, device=device)  # the warpers used here ignore input ids
+    for step in range(sampling.max_new_tokens):
+        if with_certainty:
+            everywhere = torch.ones(len(rows), 1, dtype=torch.bool, device=device)
+            certainty.append(self_certainty(logits[:, None, :], everywhere, sampling.temperature))  # (B,)
+        if sampling.greedy:
+            chosen = logits.argmax(dim=-1)
+        else:
+            chosen = torch.multinomial(torch.softmax(warpers(no_ids, logits), dim=-1), num_samples=1).squeeze(1)
+        chosen = torch.where(unfinished, chosen, sampling.pad_id)
+        tokens.append(chosen)
+        unfinished &= ~torch.isin(chosen, stop_ids)
+        if not unfinished.any() or step + 1 == sampling.max_new_tokens:
+            break
+        out = model(
+            input_ids=chosen[:, None],
+            attention_mask=attention[:, : width + step + 1] if padded else None,
+            position_ids=(lengths + step)[:, None],
+            past_key_values=cache,
+            use_cache=True,
+        )
+        logits = out.logits[:, -1].float()
+    generated = torch.stack(tokens, dim=1).tolist()  # (B, T)
+    per_position = torch.stack(certainty, dim=1).cpu() if with_certainty else None  # (B, T)
+    decoded = []
+    for row, ids in enumerate(generated):
+        end = next((position + 1 for position, token in enumerate(ids) if token in sampling.stop_ids), len(ids))
+        decoded.append(Decoded(ids[:end], per_position[row, :end] if per_position is not None else None))
+    return decoded
