@@ -262,8 +262,8 @@ def _decode(weight_format: str, quick: bool) -> dict[str, Any]:
 def grpo_rows(tokenizer: Any, prompt_tokens: int) -> list[dict[str, Any]]:
     """One GRPO row whose chat prompt is ~`prompt_tokens` long: a bundled training prompt's text, cut at a token.
 
-    The project's prompts cannot be as short as the quick mode's (their fixed instructions alone take
-    ~700 tokens), and a cut keeps Lp whatever the prompt builder does; the row's `prompt_tokens` is the
+    The project's prompts cannot be as short as the quick mode's (instructions and persona alone take
+    more), and a cut keeps Lp whatever the prompt builder does; the row's `prompt_tokens` is the
     templated prompt's real length, which the floor uses.
     """
     from shop_env.loaders import bundled_sessions
