@@ -250,7 +250,12 @@ def resolve_model(name_or_path: str | os.PathLike = EMBEDDED_MODEL) -> Path:
     """The local HF-format directory for a model name, building the built-in ones on first use.
 
     Raises `ModelNotFoundError` naming the model and how to get it when it is not available offline.
+    Every model load passes here, so the offline switches are set here too (before transformers and
+    TRL's trainers get to a Hub lookup or a telemetry ping), for library users as for `shop-r1`.
     """
+    from shop_env.preflight import stay_offline
+
+    stay_offline()
     name = str(name_or_path)
     if name == EMBEDDED_MODEL:
         gguf = embedded_gguf_path()

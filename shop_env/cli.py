@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from shop_env.preflight import stay_offline
+
 app = typer.Typer(
     name="shop-r1",
     help="Shop-R1: replay and score shopping sessions, evaluate and train LLM shoppers.",
@@ -307,6 +309,7 @@ def main() -> None:
     # Before any command imports torch: OpenMP threads that spin while waiting slow torch several-fold
     # when the cores are shared (measured: a tiny-model step took 7.2 s spinning, 0.54 s passive).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    stay_offline()  # before any command imports huggingface_hub, transformers or TRL
     app()
 
 

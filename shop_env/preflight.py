@@ -1,0 +1,48 @@
+"""What a command sets and checks before its expensive part (importing the model libraries, loading a model).
+
+- `stay_offline()`: the switches that keep the Hugging Face libraries off the network. Models come from
+  local directories and the local HF cache only (`agents.models`), so no lookup of the Hub is ever
+  needed; without the switches TRL's trainers send a telemetry ping when they are created and
+  huggingface_hub fetches its list of AI-agent harnesses for the request headers.
+
+Nothing here imports torch or a model library, so `shop_env` stays importable without them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+OFFLINE_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",  # huggingface_hub: no request to the Hub at all (downloads, agent-harness registry, telemetry)
+    "HF_HUB_DISABLE_TELEMETRY": "1",  # huggingface_hub's send_telemetry, which TRL's trainers call (TRL has no switch of its own)
+    "TRANSFORMERS_OFFLINE": "1",  # transformers' older spelling of HF_HUB_OFFLINE, still read by huggingface_hub
+    "HF_DATASETS_OFFLINE": "1",  # datasets: no Hub lookup when a dataset is loaded
+}
+"""Environment switches `stay_offline` sets, each read by the library named beside it."""
+
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+def _is_set(name: str) -> bool:
+    return os.environ.get(name, "").upper() in _TRUE
+
+
+def stay_offline() -> None:
+    """Keep the Hugging Face libraries off the network in this process and the processes it starts.
+
+    Each switch is set unless the environment already gives it a value, so a user who sets them to 0
+    can still download. huggingface_hub and datasets read them once, when they are first
+    imported; when that happened before this call, their module-level copies are updated too, which
+    is what the telemetry ping, the agent-harness lookup and downloads consult at call time.
+    """
+    for name, value in OFFLINE_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None:
+        # huggingface_hub's own rule: the first of the two that is set decides
+        hub.HF_HUB_OFFLINE = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").upper() in _TRUE
+        hub.HF_HUB_DISABLE_TELEMETRY = hub.HF_HUB_DISABLE_TELEMETRY or _is_set("HF_HUB_DISABLE_TELEMETRY")
+    datasets_config = sys.modules.get("datasets.config")
+    if datasets_config is not None:
+        datasets_config.HF_HUB_OFFLINE = datasets_config.HF_DATASETS_OFFLINE = _is_set("HF_DATASETS_OFFLINE")
