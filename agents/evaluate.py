@@ -35,6 +35,7 @@ from shop_env.metrics import evaluate, percent
 from shop_env.rewards import RewardConfig
 from shop_env.session import ACTION_TYPES, Session
 
+from agents.models import WEIGHT_FORMATS
 from agents.policies import BASELINES, Policy, make_policy
 
 CPU_MAX_TOKENS = 2048
@@ -77,7 +78,11 @@ class EvalConfig:
     batch_size: int = 8
     """Sessions advanced in lockstep: the observations handed to the policy at once."""
     generation_batch_size: int | None = None
-    """Prompts an LLM policy generates together; None: 1 on CPU (faster there, see GenerationSettings), 8 on GPU."""
+    """Rows an LLM policy decodes together; None: the policy's default (8; 1 for `generate` on a CPU)."""
+    decoder: str = "fast"
+    """fast (per-prompt prefill with prefix reuse, batched decode) or generate (transformers' generate)."""
+    weights: str = "fp32"
+    """Weight format of a named LLM: fp32, or int8 (CPU: ~2x faster prefill, 4x fewer bytes per decode step)."""
     seed: int = 0
     """Seeds sampling and the random baseline."""
     self_certainty: bool = True
@@ -105,6 +110,10 @@ class EvalConfig:
                 raise ValueError("a temperature sweep samples; drop --greedy")
         if self.backend not in ("hf", "vllm"):
             raise ValueError(f"backend must be 'hf' or 'vllm', got {self.backend!r}")
+        if self.weights not in WEIGHT_FORMATS:
+            raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMATS)}, got {self.weights!r}")
+        if self.backend != "hf" and (self.weights != "fp32" or self.decoder != "fast"):
+            raise ValueError("--weights and --decoder choose how the transformers backend runs; vLLM has its own")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.generation_batch_size is not None and self.generation_batch_size < 1:
@@ -125,6 +134,8 @@ class EvalConfig:
         }
         if self.backend != "hf":
             kwargs["backend"] = self.backend
+        else:
+            kwargs.update(decoder=self.decoder, weights=self.weights)
         return kwargs
 
 

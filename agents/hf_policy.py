@@ -4,12 +4,20 @@
     outputs = policy.act([observation_at(session, 3)])
     outputs[0].text, outputs[0].action
 
-Prompts come from `agents.context_builder.build_prompt` (the training data uses the same call), are
-left-padded into batches and decoded with a generation config built from `GenerationSettings` alone,
-so a model's shipped sampling defaults (Qwen's top_k=20 and repetition penalty, for instance) do not
-silently change the paper's setting. With `with_self_certainty=True` each output carries the
-rationale's self-certainty KL(U || p) (paper Eq. 3), computed from the full next-token logits the
-model produced while generating, scaled by the sampling temperature, on the rationale tokens only.
+Prompts come from `agents.context_builder.build_prompt` (the training data uses the same call) and are
+decoded from `GenerationSettings` alone, so a model's shipped sampling defaults (Qwen's top_k=20 and
+repetition penalty, for instance) do not silently change the paper's setting. Two decoders:
+
+- `fast` (the default, `agents.decoding`): each prompt is prefilled on its own, reusing the KV of the
+  prefix it shares with the previous prompt of the call (prompts are taken in token order, so the
+  instructions and shared history are computed once), then `batch_size` rows decode together over a
+  preallocated cache. With `load_model_and_tokenizer(..., weights="int8")` this is the CPU eval path.
+- `generate`: transformers' `generate` on left-padded batches, the reference (and the baseline of
+  benchmarks/eval_throughput.py).
+
+With `with_self_certainty=True` each output carries the rationale's self-certainty KL(U || p) (paper
+Eq. 3), computed from the full next-token logits the model produced while generating, scaled by the
+sampling temperature, on the rationale tokens only.
 """
 
 from __future__ import annotations
@@ -24,11 +32,15 @@ from typing import Any
 import torch
 
 from agents.context_builder import CONTEXT_MODES, DEFAULT_MAX_TOKENS, BuiltPrompt, ContextBudgetError, build_prompt
+from agents.decoding import Prefilled, Sampling, check_supported, decode, prefill
 from agents.models import EMBEDDED_MODEL, load_model_and_tokenizer
 from agents.policies import PolicyOutput
 from shop_env.self_certainty import rationale_mask_for, self_certainty
 
 logger = logging.getLogger(__name__)
+
+
+DECODERS = ("fast", "generate")
 
 
 @dataclass(frozen=True)
@@ -52,10 +64,12 @@ class GenerationSettings:
     seed: int = 0
     """Seeds sampling: batch k of this policy is sampled with seed + k, so reruns repeat exactly."""
     batch_size: int | None = None
-    """Prompts generated together (left-padded); None picks 1 on CPU and 8 on GPU. On CPU a padded batch
-    makes SDPA's prefill ~2x slower (explicit mask instead of its causal kernel), and prefill dominates:
-    benchmarks/generation.py measured one-at-a-time 2.2x faster (3.6 vs 1.5 tokens/s, 8 prompts of ~1.8k
-    tokens, 2 cores)."""
+    """Rows decoded together; None picks 8 (the fast decoder, or `generate` on a GPU) or 1 (`generate`
+    on a CPU, where its left-padded prefill makes SDPA ~2x slower: benchmarks/generation.py)."""
+    decoder: str = "fast"
+    """'fast': per-prompt prefill with prefix reuse, batched decode (agents/decoding.py); 'generate':
+    transformers' generate on left-padded batches (the reference path, and models fast decoding does not
+    support, such as sliding-window caches)."""
     with_self_certainty: bool = False
     """Return the rationale's self-certainty (nats) with each output; keeps the generated logits."""
 
@@ -74,11 +88,13 @@ class GenerationSettings:
             raise ValueError(f"context must be one of {CONTEXT_MODES} or None, got {self.context!r}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
 
 
 SETTING_NAMES = frozenset(field.name for field in fields(GenerationSettings))
-GPU_BATCH_SIZE = 8
-"""Default prompts per generation batch on a GPU, where batching multiplies throughput."""
+BATCH_SIZE = 8
+"""Default rows per decoding batch: a decode step streams the weights once for all of them."""
 
 
 def prompt_for(observation: dict, tokenizer, max_tokens: int, settings: GenerationSettings) -> BuiltPrompt:
@@ -115,9 +131,12 @@ class HFPolicy:
         tokenizer: Any | None = None,
         *,
         dtype: torch.dtype | None = None,
+        weights: str = "fp32",
         **settings: Any,
     ):
-        """`model` is a name for `agents.models.resolve_model` or a loaded model (then pass its tokenizer)."""
+        """`model` is a name for `agents.models.resolve_model` or a loaded model (then pass its tokenizer).
+
+        `weights` picks the format a named model is loaded in (`agents.models.WEIGHT_FORMATS`)."""
         unknown = set(settings) - SETTING_NAMES
         if unknown:
             raise TypeError(f"unknown generation settings {sorted(unknown)}; expected some of {sorted(SETTING_NAMES)}")
@@ -125,7 +144,7 @@ class HFPolicy:
         if isinstance(model, (str, os.PathLike)):
             if tokenizer is not None:
                 raise ValueError("pass a tokenizer only together with a loaded model, not with a model name")
-            self.model, self.tokenizer = load_model_and_tokenizer(model, dtype=dtype)
+            self.model, self.tokenizer = load_model_and_tokenizer(model, dtype=dtype, weights=weights)
             self.name = str(model)
         else:
             if tokenizer is None:
@@ -144,7 +163,10 @@ class HFPolicy:
             logger.info("%s: token budget %d clamped to the model's context window %d", self.name, self.settings.max_tokens, window)
         if self.max_tokens <= self.settings.max_new_tokens:
             raise ValueError(f"{self.name}: context window {window} leaves no room for max_new_tokens={self.settings.max_new_tokens}")
-        self.batch_size = self.settings.batch_size or (1 if self.model.device.type == "cpu" else GPU_BATCH_SIZE)
+        one_at_a_time = self.settings.decoder == "generate" and self.model.device.type == "cpu"
+        self.batch_size = self.settings.batch_size or (1 if one_at_a_time else BATCH_SIZE)
+        if self.settings.decoder == "fast":
+            check_supported(self.model)
         self._stop_ids = self._end_of_turn_ids()
         self._batches_run = 0
 
@@ -199,14 +221,59 @@ class HFPolicy:
 
     def act(self, observations: list[dict]) -> list[PolicyOutput]:
         prompts, outputs = prompts_within_budget(observations, self.tokenizer, self.max_tokens, self.settings)
-        # Batch prompts of similar length together (less padding), then restore the caller's order.
-        order = sorted(prompts, key=lambda i: prompts[i].n_tokens)
-        size = self.batch_size
-        for start in range(0, len(order), size):
-            chunk = order[start : start + size]
-            for index, output in zip(chunk, self._generate([prompts[i] for i in chunk]), strict=True):
-                outputs[index] = output
+        if self.settings.decoder == "fast":
+            ids = {i: self.tokenizer(prompt.text, add_special_tokens=False)["input_ids"] for i, prompt in prompts.items()}
+            order = sorted(ids, key=lambda i: ids[i])  # token order: neighbours share the longest prefixes
+        else:
+            order = sorted(prompts, key=lambda i: prompts[i].n_tokens)  # similar lengths pad least
+        previous = None
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            if self.settings.decoder == "fast":
+                rows = []
+                for i in chunk:
+                    previous = prefill(self.model, ids[i], reuse=previous)
+                    rows.append(previous)
+                generated = self._decode(rows, [prompts[i] for i in chunk])
+            else:
+                generated = self._generate([prompts[i] for i in chunk])
+            for index, output in zip(chunk, generated, strict=True):
+                outputs[index] = output  # the caller's order
         return outputs  # type: ignore[return-value]
+
+    @contextmanager
+    def _seeded(self):
+        """Batch k of this policy samples with seed + k, whatever else uses the global RNG."""
+        with torch.random.fork_rng(devices=[] if self.model.device.type == "cpu" else [self.model.device]):
+            torch.manual_seed(self.settings.seed + self._batches_run)
+            yield
+        self._batches_run += 1
+
+    def _decode(self, rows: list[Prefilled], prompts: list[BuiltPrompt]) -> list[PolicyOutput]:
+        sampling = Sampling(
+            max_new_tokens=self.settings.max_new_tokens,
+            stop_ids=frozenset(self._stop_ids),
+            pad_id=self.tokenizer.pad_token_id,
+            temperature=self.settings.temperature,
+            greedy=self.settings.greedy,
+            top_p=self.settings.top_p,
+        )
+        with self._seeded():
+            decoded = decode(self.model, rows, sampling, with_certainty=self.settings.with_self_certainty)
+        outputs = []
+        for prompt, row in zip(prompts, decoded, strict=True):
+            text = self.tokenizer.decode(row.token_ids, skip_special_tokens=True)
+            certainty = None
+            if row.certainty is not None:
+                mask = torch.tensor(rationale_mask_for(self.tokenizer, text, token_ids=row.token_ids), dtype=torch.bool)
+                certainty = float(row.certainty[mask].mean()) if mask.any() else None
+            outputs.append(
+                PolicyOutput.from_text(
+                    text, self_certainty=certainty, prompt_tokens=prompt.n_tokens,
+                    completion_tokens=len(row.token_ids), dropped=prompt.dropped,
+                )
+            )
+        return outputs
 
     @torch.inference_mode()
     def _generate(self, prompts: list[BuiltPrompt]) -> list[PolicyOutput]:
@@ -218,12 +285,8 @@ class HFPolicy:
             return_tensors="pt",
         ).to(self.model.device)
         width = encoded["input_ids"].shape[1]
-        with torch.random.fork_rng(devices=[] if self.model.device.type == "cpu" else [self.model.device]):
-            torch.manual_seed(self.settings.seed + self._batches_run)
-            generation_config = self._generation_config()
-            with self._only_our_settings():
-                generated = self.model.generate(**encoded, generation_config=generation_config)
-        self._batches_run += 1
+        with self._seeded(), self._only_our_settings():
+            generated = self.model.generate(**encoded, generation_config=self._generation_config())
         new_tokens = generated.sequences[:, width:]  # (B, T_new), pad after each row's end of turn
         kept = [self._until_end_of_turn(row.tolist()) for row in new_tokens]
         texts = [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in kept]

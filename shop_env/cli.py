@@ -53,7 +53,9 @@ def eval_(
     max_tokens: int = typer.Option(2048, help="Prompt + response token budget (CPU-sized; the paper uses 32768)."),
     max_new_tokens: int = typer.Option(256, help="Most tokens per response."),
     batch_size: int = typer.Option(8, help="Sessions stepped together (observations handed to the policy at once)."),
-    generation_batch_size: int | None = typer.Option(None, help="Prompts generated together; default 1 on CPU (faster there), 8 on GPU."),
+    generation_batch_size: int | None = typer.Option(None, help="Rows decoded together; default 8 (1 for --decoder generate on CPU)."),
+    decoder: str = typer.Option("fast", help="fast (per-prompt prefill, batched decode) or generate (transformers' generate)."),
+    weights: str = typer.Option("fp32", help="fp32, or int8 (CPU: faster prefill and decoding; see agents.models.WEIGHT_FORMATS)."),
     seed: int = typer.Option(0, help="Seeds sampling and the random baseline."),
     self_certainty: bool = typer.Option(True, help="Compute the rationale's self-certainty (transformers backend)."),
     backend: str = typer.Option("hf", help="hf (transformers) or vllm (GPU, optional)."),
@@ -70,7 +72,7 @@ def eval_(
             policy=policy, sessions=sessions, out=out, context=context, temperature=temperature, temperatures=sweep,
             greedy=greedy, top_p=top_p, limit=limit, max_tokens=max_tokens, max_new_tokens=max_new_tokens,
             batch_size=batch_size, generation_batch_size=generation_batch_size, seed=seed,
-            self_certainty=self_certainty, backend=backend,
+            self_certainty=self_certainty, backend=backend, decoder=decoder, weights=weights,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None

@@ -146,9 +146,31 @@ def test_budget_is_clamped_to_the_context_window(tiny_model_and_tokenizer):
     assert policy.max_tokens == model.config.max_position_embeddings
 
 
-def test_cpu_generates_one_prompt_at_a_time_unless_told(tiny_model_and_tokenizer):
-    assert HFPolicy(*tiny_model_and_tokenizer).batch_size == 1
+def test_batch_size_defaults(tiny_model_and_tokenizer):
+    assert HFPolicy(*tiny_model_and_tokenizer).batch_size == 8  # the fast decoder batches only the decode steps
+    assert HFPolicy(*tiny_model_and_tokenizer, decoder="generate").batch_size == 1  # padded prefill is slow on CPU
     assert HFPolicy(*tiny_model_and_tokenizer, batch_size=4).batch_size == 4
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_fast_decoder_answers_as_generate_does(tiny_model_and_tokenizer, observations, batch_size):
+    """Greedy: the same text and self-certainty, whatever the batching; prompts of different lengths."""
+    settings = {"greedy": True, "max_new_tokens": 12, "max_tokens": 4096, "with_self_certainty": True}
+    fast = HFPolicy(*tiny_model_and_tokenizer, batch_size=batch_size, **settings).act(observations)
+    reference = HFPolicy(*tiny_model_and_tokenizer, decoder="generate", batch_size=1, **settings).act(observations)
+    assert len({o.prompt_tokens for o in reference}) > 1
+    assert [o.text for o in fast] == [o.text for o in reference]
+    assert [o.completion_tokens for o in fast] == [o.completion_tokens for o in reference]
+    for ours, theirs in zip(fast, reference, strict=True):
+        assert (ours.self_certainty is None) == (theirs.self_certainty is None)
+        if ours.self_certainty is not None:
+            assert ours.self_certainty == pytest.approx(theirs.self_certainty, rel=1e-4)
+
+
+def test_int8_weights_load_and_answer(observations):
+    policy = HFPolicy("tiny-random", weights="int8", greedy=True, max_new_tokens=8, max_tokens=4096)
+    assert any("quantized" in type(module).__module__ for module in policy.model.modules())
+    assert all(output.completion_tokens >= 1 for output in policy.act(observations[:2]))
 
 
 def test_with_settings_shares_the_model(tiny_model_and_tokenizer):
