@@ -74,8 +74,10 @@ def test_context_builder_work_follows_the_budget_not_the_history(tiny_tokenizer)
     work = {}
     for last in (59, 119):
         counting = CountingTokenizer(tiny_tokenizer)
-        built = build_prompt(observation_at(history, last, "whole"), counting, max_tokens=8_192)
-        assert built.dropped.pages > last - 5 and built.n_tokens <= 8_192
+        # A budget that holds the whole current page at both lengths: at 8,192 tokens the lean prompt
+        # keeps it whole at step 59 but cuts it at 119, which compares two different searches.
+        built = build_prompt(observation_at(history, last, "whole"), counting, max_tokens=16_384)
+        assert built.dropped.pages > last - 5 and built.n_tokens <= 16_384
         work[last] = counting.chars
     history_chars = sum(len(step.observation) for step in history.steps[:59])
     assert work[119] < 1.25 * work[59], work
