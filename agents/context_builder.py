@@ -12,7 +12,8 @@ it raises `ContextBudgetError` with the number of tokens they need. Token counts
 candidate is rendered with the chat template and tokenized. The cut points are guessed from the
 pages' own token counts (newest first, stopping once the budget is spent) and then confirmed by a
 galloping search around the guess: a handful of tokenizations of budget-sized prompts, never one per
-character, and never the whole uncut history of a session far over the budget.
+character, and never the whole uncut history of a session far over the budget nor the whole of a
+page far longer than it (no text over `MAX_CHARS_PER_TOKEN` characters per budget token is tokenized).
 
     >>> built = build_prompt(observation, tokenizer, max_tokens=2048, max_new_tokens=96)  # doctest: +SKIP
     >>> built.n_tokens <= 2048 - 96, built.dropped  # doctest: +SKIP
@@ -32,6 +33,11 @@ from agents.prompts import PAGE_OMITTED, build_messages
 CONTEXT_MODES = ("whole", "latest")
 DEFAULT_MAX_TOKENS = 32_768
 """The paper's context length (section 4.1)."""
+MAX_CHARS_PER_TOKEN = 32
+"""A generous bound on characters per token: a text longer than this many characters per budget
+token is taken not to fit and is never tokenized, so a 20 MB page costs about a budget's worth of
+tokenization, not the whole page. Simplified HTML runs ~3.4 characters per token (SmolLM2's longest
+token is 81 characters, a run of spaces); only text averaging over 32 could fit and be cut anyway."""
 FULL_ATTEMPT_CHARS_PER_TOKEN = 3
 """Try the uncut prompt first when its pages hold at most this many characters per budget token.
 Simplified HTML runs ~3.4 characters per token (SmolLM2 tokenizer, benchmarks/context_building.py), so
@@ -133,21 +139,33 @@ def build_prompt(
     pages: list[str] = list(observation["past_pages"])
     page: str = observation["page"]
 
-    tried: dict[tuple[int, int], tuple[list[dict[str, str]], str, int]] = {}
+    # Text over MAX_CHARS_PER_TOKEN characters a budget token cannot fit: never tokenized, and when
+    # its pages alone are that long, never rendered either.
+    limit = MAX_CHARS_PER_TOKEN * budget
+    n_pages = len(pages)
+    pages_chars = [0] * (n_pages + 1)  # pages_chars[k]: characters of pages[k:]
+    for index in reversed(range(n_pages)):
+        pages_chars[index] = pages_chars[index + 1] + len(pages[index])
+    tried: dict[tuple[int, int], tuple[list[dict[str, str]] | None, str | None, int | None]] = {}
 
-    def attempt(pages_dropped: int, page_chars_kept: int) -> tuple[list[dict[str, str]], str, int]:
+    def attempt(pages_dropped: int, page_chars_kept: int) -> tuple[list[dict[str, str]] | None, str | None, int | None]:
+        """(messages, text, tokens); tokens None when the text is over the character bound."""
         key = (pages_dropped, page_chars_kept)
         if key not in tried:
+            if page_chars_kept + pages_chars[pages_dropped] > limit:
+                tried[key] = (None, None, None)
+                return tried[key]
             kept_pages = [None] * pages_dropped + pages[pages_dropped:]
             cut = len(page) - page_chars_kept
             page_html = page if cut == 0 else page[:page_chars_kept] + truncation_note(cut)
             messages = build_messages(observation, page_html=page_html, past_pages=kept_pages)
             text = render(messages, tokenizer)
-            tried[key] = (messages, text, count_tokens(text, tokenizer))
+            tried[key] = (messages, text, count_tokens(text, tokenizer) if len(text) <= limit else None)
         return tried[key]
 
     def fits(pages_dropped: int, page_chars_kept: int) -> bool:
-        return attempt(pages_dropped, page_chars_kept)[2] <= budget
+        n_tokens = attempt(pages_dropped, page_chars_kept)[2]
+        return n_tokens is not None and n_tokens <= budget
 
     def built(pages_dropped: int, page_chars_kept: int) -> BuiltPrompt:
         messages, text, n_tokens = attempt(pages_dropped, page_chars_kept)
@@ -156,8 +174,7 @@ def build_prompt(
     # Most prompts fit as they are: try that first when the text is at most a few budgets long. A long
     # session is searched from the smallest prompt with the whole current page instead, so the pages
     # read are about a budget's worth, however far over the budget the uncut history is.
-    n_pages = len(pages)
-    if len(page) + sum(map(len, pages)) <= FULL_ATTEMPT_CHARS_PER_TOKEN * budget and fits(0, len(page)):
+    if len(page) + pages_chars[0] <= FULL_ATTEMPT_CHARS_PER_TOKEN * budget and fits(0, len(page)):
         return built(0, len(page))
     if fits(n_pages, len(page)):
         # 1. Restore earlier pages newest first while they fit: the fewest drops (most recent pages kept).
@@ -165,6 +182,8 @@ def build_prompt(
         placeholder = count_tokens(PAGE_OMITTED, tokenizer)
         guess = n_pages
         for index in reversed(range(n_pages)):
+            if len(pages[index]) > MAX_CHARS_PER_TOKEN * (spare + placeholder):
+                break  # too long to fit in what is left: not worth tokenizing
             spare -= count_tokens(pages[index], tokenizer) - placeholder  # estimate: joins shift a token or two
             if spare < 0:
                 break
@@ -174,14 +193,17 @@ def build_prompt(
 
     # 2. Every earlier page is out and it still does not fit: keep the longest prefix of the current page that fits.
     if not fits(n_pages, 0):
+        _, text, n_tokens = attempt(n_pages, 0)
+        need = f"{n_tokens} tokens" if n_tokens is not None else f"more than {budget} tokens ({len(text):,} characters)"
         raise ContextBudgetError(
             f"session {observation.get('session_id')!r} step {observation.get('step_index')}: the instructions, "
-            f"persona and action history alone take {attempt(n_pages, 0)[2]} tokens, over the budget of {budget} "
+            f"persona and action history alone take {need}, over the budget of {budget} "
             f"(max_tokens={max_tokens} - max_new_tokens={max_new_tokens}); raise max_tokens"
         )
     spare = budget - attempt(n_pages, 0)[2] - count_tokens(truncation_note(len(page)), tokenizer)
+    head = page[: MAX_CHARS_PER_TOKEN * max(spare, 0)]
     chars_cut = _smallest_true(
-        lambda cut: fits(n_pages, len(page) - cut), 0, len(page), len(page) - _chars_within(page, spare, tokenizer)
+        lambda cut: fits(n_pages, len(page) - cut), 0, len(page), len(page) - _chars_within(head, spare, tokenizer)
     )
     low = len(page) - chars_cut
     # End the kept part at a tag or line boundary rather than inside an element, when that still fits.

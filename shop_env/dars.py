@@ -24,6 +24,11 @@ oracle policy and the fix for identical strings the tokenizer reduces to nothing
 them 0). A similarity below `rouge_threshold` counts as 0; at or above it the soft value counts
 (SPEC section 2; the paper says "exceeds", the SPEC's "at or above" stands).
 
+The number is rouge-score's, the way it is computed is not: rouge-score fills a Python table of
+n x m LCS lengths, `lcs_length` computes the same length bit-parallel in one pass over big-int bit
+masks (8,000 tokens a side, measured on 2 shared cores: rouge-score 50 s and ~520 MB, this 0.06 s).
+Values are read up to `MAX_ROUGE_TOKENS` tokens each, which bounds a comparison whatever the data holds.
+
 A consequence worth knowing: sibling elements share most of a dotted name. A click on the wrong
 button of the right product, `search_results.trail_runner.add_to_cart` for
 `search_results.trail_runner.view_product`, shares 4 tokens of 7 and 6 (F = 8/13 ~ 0.62, below the
@@ -36,11 +41,13 @@ match (`shop_env.metrics`) compares names exactly.
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from typing import TYPE_CHECKING
 
-from rouge_score import rouge_scorer
+from rouge_score.scoring import fmeasure
 
 from shop_env.session import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
 
@@ -61,18 +68,60 @@ THRESHOLD_SLACK = 1e-12
 similarity that is exactly the threshold ("a b c" vs "a b c d e" is 2*3/8 = 0.75 but computes as
 0.7499999999999999); the slack keeps those at the threshold."""
 
+MAX_ROUGE_TOKENS = 10_000
+"""Tokens of each value ROUGE-L reads; a longer value is compared by its first 10,000. Element names
+and search queries are tens of tokens, so real values are never cut, and comparing two values of
+10,000 tokens takes ~0.05 s (`lcs_length`) whatever a session file or a response holds."""
+
 _CACHED_PAIR_CHARS = 512
 """Only pairs this short are memoised: GRPO groups repeat the same short names, and long strings
 would make the cache hold megabytes."""
 
-_SCORER = rouge_scorer.RougeScorer(["rougeL"])
 _ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
 """rouge-score's default tokens: lowercase, then the runs of ASCII letters and digits."""
 
 
-def rouge_token_count(text: str) -> int:
-    """How many tokens rouge-score's default tokenizer makes of `text`, without building them."""
-    return sum(1 for _ in _ROUGE_TOKEN.finditer(text.lower()))
+def rouge_tokens(text: str) -> list[str]:
+    """rouge-score's default tokens of `text` (no stemming), the first `MAX_ROUGE_TOKENS` of them.
+
+    >>> rouge_tokens("search_results.Trail-Runner.view_product")
+    ['search', 'results', 'trail', 'runner', 'view', 'product']
+    """
+    return [match.group() for match in islice(_ROUGE_TOKEN.finditer(text.lower()), MAX_ROUGE_TOKENS)]
+
+
+def lcs_length(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """Length of the longest common subsequence of two token sequences.
+
+    Bit-parallel (Allison and Dix 1986, in Hyyro's 2004 form): after reading a[:j], bit i of `row`
+    is clear exactly when LCS(a[:j], b[:i + 1]) > LCS(a[:j], b[:i]), so the clear bits count the LCS
+    and one pass over `a` with big-int operations replaces the len(a) x len(b) table of the dynamic
+    programme, in O(len(b)) memory. Exactly the table's number.
+
+    >>> lcs_length("a b c d".split(), "a c b d".split())
+    3
+    """
+    if len(a) < len(b):
+        a, b = b, a  # the mask runs over the shorter sequence
+    masks: dict[Hashable, int] = {}
+    for index, token in enumerate(b):
+        masks[token] = masks.get(token, 0) | 1 << index
+    full = (1 << len(b)) - 1
+    row = full
+    for token in a:
+        match = masks.get(token)
+        if match:
+            low = row & match
+            row = ((row + low) | (row - low)) & full
+    return len(b) - row.bit_count()
+
+
+def _rouge_l_of_tokens(prediction: list[str], reference: list[str]) -> float:
+    """rouge-score's `_score_lcs` F-measure: P = LCS / len(prediction), R = LCS / len(reference)."""
+    if not prediction or not reference:
+        return 0.0
+    common = lcs_length(prediction, reference)
+    return float(fmeasure(common / len(prediction), common / len(reference)))
 
 
 def rouge_l(prediction: str, reference: str) -> float:
@@ -87,20 +136,19 @@ def rouge_l(prediction: str, reference: str) -> float:
         return 1.0
     if len(prediction) + len(reference) <= _CACHED_PAIR_CHARS:
         return _cached_rouge_l(prediction, reference)
-    return float(_SCORER.score(reference, prediction)["rougeL"].fmeasure)
+    return _rouge_l_of_tokens(rouge_tokens(prediction), rouge_tokens(reference))
 
 
 @lru_cache(maxsize=65_536)
 def _cached_rouge_l(prediction: str, reference: str) -> float:
-    return float(_SCORER.score(reference, prediction)["rougeL"].fmeasure)
+    return _rouge_l_of_tokens(rouge_tokens(prediction), rouge_tokens(reference))
 
 
 def thresholded_rouge_l(prediction: str, reference: str, threshold: float) -> float:
     """ROUGE-L when it reaches `threshold`, else 0: the soft credit of a value sub-action.
 
     The LCS of n and m tokens is at most min(n, m) long, so the F-measure is at most
-    2 min(n, m) / (n + m); when that bound is already below the threshold the quadratic LCS is
-    skipped. This keeps a 100k-character predicted value from stalling an RL step.
+    2 min(n, m) / (n + m); when that bound is already below the threshold the LCS is skipped.
 
     >>> thresholded_rouge_l("red running shoes", "red running shoe", 0.75)
     0.0
@@ -109,11 +157,14 @@ def thresholded_rouge_l(prediction: str, reference: str, threshold: float) -> fl
     """
     if prediction.strip() == reference.strip():
         return 1.0
-    n = rouge_token_count(prediction)
-    m = rouge_token_count(reference)
-    if n == 0 or m == 0 or 2 * min(n, m) / (n + m) < threshold - THRESHOLD_SLACK:
-        return 0.0
-    similarity = rouge_l(prediction, reference)
+    if len(prediction) + len(reference) <= _CACHED_PAIR_CHARS:
+        similarity = _cached_rouge_l(prediction, reference)
+    else:
+        predicted, gold = rouge_tokens(prediction), rouge_tokens(reference)
+        n, m = len(predicted), len(gold)
+        if n == 0 or m == 0 or 2 * min(n, m) / (n + m) < threshold - THRESHOLD_SLACK:
+            return 0.0
+        similarity = _rouge_l_of_tokens(predicted, gold)
     return similarity if similarity >= threshold - THRESHOLD_SLACK else 0.0
 
 

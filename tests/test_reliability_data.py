@@ -23,7 +23,7 @@ from shop_env.loaders import load_sessions, write_opera_parquet
 from shop_env.replay_env import SessionReplayEnv
 from shop_env.response_format import format_response
 from shop_env.rewards import RewardConfig, max_reward, score_response
-from shop_env.session import Action, Session, SessionFormatError, read_jsonl, write_jsonl
+from shop_env.session import Action, Session, SessionFormatError, Step, read_jsonl, write_jsonl
 
 LONE = "\ud83d"
 """Half of a surrogate pair: JSON can escape it ("\\ud83d"), UTF-8 cannot encode it."""
@@ -204,3 +204,45 @@ def test_self_certainty_temperature_out_of_range_is_a_value_error(temperature):
 
     with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         self_certainty(torch.zeros(1, 2, 4), torch.ones(1, 2, dtype=torch.bool), temperature)
+
+
+# ---- 6. cost bounded by the budget, not by the input ----
+
+
+def test_rouge_on_long_values_is_exact_and_needs_no_quadratic_table():
+    """A 3,000-token gold text: rouge-score's n x m table took ~70 MB (8,000 tokens: ~520 MB, 50 s)."""
+    import tracemalloc
+
+    gold_words = [f"w{i}" for i in range(3_000)]
+    predicted = [word if i % 4 else "other" for i, word in enumerate(gold_words)]  # LCS: the 2,250 kept
+    gold = Action("type_and_submit", name="header.search_box.search_input", text=" ".join(gold_words))
+    response = format_response("r", Action("type_and_submit", name=gold.name, text=" ".join(predicted)))
+    env = SessionReplayEnv([Session("long", [Step("<html/>", gold), Step("<html/>", Action("terminate"))])])
+    env.reset(options={"index": 0})
+    tracemalloc.start()
+    try:
+        _, reward, _, _, info = env.step(response)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info["reward"].value == pytest.approx(0.1 + 1000 * 0.75)
+    assert peak < 8 * 2**20, f"scoring one step took {peak / 2**20:.0f} MB"
+
+
+def test_a_huge_page_costs_about_a_budgets_worth_of_tokenization(tiny_tokenizer):
+    """The reported case: a 20 MB page took 98 s and 4.7 GB in one eval step, the whole page tokenized."""
+    from agents.context_builder import build_prompt, truncation_note
+    from benchmarks.context_building import CountingTokenizer
+    from shop_env.replay_env import observation_at
+
+    row = '<div><button name="search_results.item_{}.view_product">Item {}</button></div>\n'
+    page = "".join(row.format(i, i) for i in range(40_000))  # 3 MB
+    session = Session("big", [Step(page, Action("terminate")), Step(page, Action("terminate"))])
+    counting = CountingTokenizer(tiny_tokenizer)
+    built = build_prompt(observation_at(session, 1), counting, max_tokens=2048)
+    assert built.n_tokens <= 2048 and built.dropped.pages == 1
+    assert truncation_note(built.dropped.page_chars) in built.text
+    assert counting.chars < len(page) / 2, f"{counting.chars:,} characters tokenized"
+    from agents.context_builder import MAX_CHARS_PER_TOKEN
+
+    assert counting.chars < 8 * MAX_CHARS_PER_TOKEN * 2048, f"{counting.chars:,} characters tokenized"

@@ -19,17 +19,19 @@ from __future__ import annotations
 import doctest
 import json
 import math
+import random
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rouge_score import rouge_scorer
 
 import shop_env.dars
 import shop_env.format_reward
 import shop_env.metrics
 import shop_env.response_format
 import shop_env.rewards
-from shop_env.dars import rouge_l, rouge_token_count, thresholded_rouge_l
+from shop_env.dars import MAX_ROUGE_TOKENS, lcs_length, rouge_l, rouge_tokens, thresholded_rouge_l
 from shop_env.response_format import EXAMPLE_RESPONSES, MAX_RESPONSE_CHARS, format_response
 from shop_env.rewards import (
     ABLATIONS,
@@ -42,6 +44,8 @@ from shop_env.rewards import (
 from shop_env.session import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, SessionFormatError
 
 TOL = 1e-9
+ROUGE_SCORE = rouge_scorer.RougeScorer(["rougeL"])
+"""The paper's metric as the rouge-score package computes it: the reference for shop_env.dars."""
 CLICK_GOLD = Action(CLICK, name="search_results.trail_runner.view_product")
 SEARCH_GOLD = Action(TYPE_AND_SUBMIT, name="header.search_box.search_input", text="red running shoes")
 TERMINATE_GOLD = Action(TERMINATE)
@@ -114,7 +118,7 @@ def test_hand_computed_rouge_values():
 
 def test_rouge_tokenization_of_dotted_names_is_documented_behaviour():
     """Underscores and dots split tokens; non-ASCII letters are dropped (rouge-score's tokenizer)."""
-    tokenizer = shop_env.dars._SCORER._tokenizer
+    tokenizer = ROUGE_SCORE._tokenizer
     assert tokenizer.tokenize("search_results.foo_bar.view_product") == [
         "search", "results", "foo", "bar", "view", "product"
     ]
@@ -125,8 +129,37 @@ def test_rouge_tokenization_of_dotted_names_is_documented_behaviour():
 
 @settings(max_examples=300, derandomize=True, database=None, deadline=None)
 @given(st.text(st.characters(exclude_categories=()), max_size=80))
-def test_token_count_matches_rouge_score_tokenizer(text):
-    assert rouge_token_count(text) == len(shop_env.dars._SCORER._tokenizer.tokenize(text))
+def test_tokens_match_rouge_score_tokenizer(text):
+    assert rouge_tokens(text) == ROUGE_SCORE._tokenizer.tokenize(text)
+
+
+small_vocabulary_text = st.lists(st.sampled_from(["a", "b", "c", "Shoe", "run-ning", "x_1", "日本"]), max_size=60).map(" ".join)
+
+
+@settings(max_examples=500, derandomize=True, database=None, deadline=None)
+@given(small_vocabulary_text, small_vocabulary_text | st.text(st.characters(exclude_categories=()), max_size=80))
+def test_rouge_l_is_rouge_scores_f_measure(prediction, reference):
+    """The bit-parallel LCS gives rouge-score's number exactly (few distinct tokens: long LCSs)."""
+    expected = ROUGE_SCORE.score(reference, prediction)["rougeL"].fmeasure
+    got = rouge_l(prediction, reference)
+    assert got == expected or (prediction.strip() == reference.strip() and got == 1.0)
+    assert thresholded_rouge_l(prediction, reference, 0.0) == got or not rouge_tokens(prediction)
+
+
+def test_lcs_length_matches_the_dynamic_programme_table():
+    from rouge_score.rouge_scorer import _lcs_table
+
+    rng = random.Random(0)
+    for _ in range(300):
+        a = [rng.choice("abcd") for _ in range(rng.randint(0, 70))]
+        b = [rng.choice("abcd") for _ in range(rng.randint(0, 200))]
+        assert lcs_length(a, b) == _lcs_table(a, b)[-1][-1] == lcs_length(b, a)
+
+
+def test_values_past_the_token_cap_are_compared_by_their_first_tokens():
+    head = " ".join(f"w{i}" for i in range(MAX_ROUGE_TOKENS))
+    assert rouge_tokens(head + " tail") == head.split()
+    assert rouge_l(head + " one more", head + " other words") == 1.0
 
 
 # ---- the threshold edge ----
