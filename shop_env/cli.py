@@ -198,10 +198,15 @@ def _run_training(run, config, resume: bool) -> None:
     """Run a training command; a bad config or run directory is a usage error, not a traceback."""
     from rich.console import Console
 
+    from training.run_dir import NOTHING_TO_DO
+
     try:
         summary = run(config, resume=resume)
     except (ValueError, FileExistsError) as err:
         raise typer.BadParameter(str(err)) from None
+    nothing_to_do = summary.pop(NOTHING_TO_DO, None)
+    if nothing_to_do:
+        Console().print(nothing_to_do, markup=False)
     Console().print_json(data={k: v for k, v in summary.items() if not isinstance(v, dict)} or summary)
 
 

@@ -112,9 +112,12 @@ def test_killed_run_resumes_without_lost_or_repeated_steps(kind, kill_signal, tm
 
 
 def test_resume_skips_a_checkpoint_whose_state_was_cut_short(tmp_path):
+    from training.sft import SFTRunConfig
+
     run_dir = RunDir(tmp_path)
-    for step, state in ((1, json.dumps({"global_step": 1})), (2, '{"global_step": 2, "log_hist')):
+    for step, state in ((1, json.dumps({"global_step": 1, "max_steps": 4})), (2, '{"global_step": 2, "log_hist')):
         checkpoint = run_dir.checkpoints / f"checkpoint-{step}"
         checkpoint.mkdir(parents=True)
         (checkpoint / "trainer_state.json").write_text(state)
-    assert run_dir.prepare_resume(True) == run_dir.checkpoints / "checkpoint-1"
+    start = run_dir.check_start(SFTRunConfig(max_steps=4), resume=True)
+    assert start.checkpoint == run_dir.checkpoints / "checkpoint-1" and start.step == 1

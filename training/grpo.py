@@ -36,7 +36,7 @@ from shop_env.rewards import RewardConfig, score_response
 from shop_env.self_certainty import rationale_mask_for, self_certainty
 from training.data import PromptBudget, rl_rows, select_steps, to_dataset
 from training.lora import ALL_LINEAR, check_lora_fields, check_reference_policy, lora_config
-from training.run_dir import RunDir, finish_run, run_callbacks, trainer_run_args
+from training.run_dir import RunDir, finish_run, run_callbacks, run_trainer, trainer_run_args
 from training.shared_prefix import generate_completions, group_shuffle, shared_prefix_logps
 
 logger = logging.getLogger(__name__)
@@ -390,14 +390,16 @@ def run_grpo(config: GRPORunConfig, *, resume: bool = False) -> dict[str, Any]:
 
     check_reference_policy(config.model, config.lora_rank, config.beta)
     run_dir = RunDir(config.out)
-    checkpoint = run_dir.prepare_resume(resume)
-    run_dir.record_config(config, resuming=resume)
+    start = run_dir.check_start(config, resume=resume)
+    if start.finished is not None:
+        return start.finished
+    run_dir.begin(config, start)
     transformers.set_seed(config.seed)
     model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)
     pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
     dataset = to_dataset(rl_rows(pairs, tokenizer, config.budget, skip_too_long=True))
     metrics, callbacks = run_callbacks(run_dir)
     trainer = build_trainer(config, run_dir, model, tokenizer, dataset, callbacks)
-    logger.info("GRPO on %d <context, action> pairs from %s; resuming from %s", len(dataset), config.data, checkpoint)
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    logger.info("GRPO on %d <context, action> pairs from %s; resuming from %s", len(dataset), config.data, start.checkpoint)
+    run_trainer(trainer, start)
     return finish_run(trainer, run_dir, metrics, stage="grpo", examples=len(dataset), too_long=len(pairs) - len(dataset))

@@ -10,7 +10,11 @@
     <out>/summary.json      runtime and final numbers
 
 metrics.jsonl is append-only with an fsync per line; on resume the lines past the checkpoint's step are
-dropped first, so an interrupted and resumed run has each step exactly once.
+dropped first (all of them when the run died before its first checkpoint), and TensorBoard hides its
+events past that step, so an interrupted and resumed run has each step exactly once. A resumed run ends
+where the uninterrupted one would: `RunDir.check_start` decides, before anything loads, whether there
+is nothing left to do (the run finished with this config), only the final model to write (the last
+checkpoint is the last step), or steps to train.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import math
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,9 @@ METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+TRAINER_STATE_FILE = "trainer_state.json"
+NOTHING_TO_DO = "nothing_to_do"
+"""Key of the message in the summary a run returns when `--resume` found it already finished."""
 
 # TRL's names for the scalars we keep, mapped to the project's namespaced ones (STYLE: `reward/...`).
 _RENAMES = {
@@ -51,12 +59,27 @@ _RENAMES = {
 }
 
 
+@dataclass(frozen=True)
+class Start:
+    """Where a run starts, decided from its directory before anything is loaded (`RunDir.check_start`)."""
+
+    checkpoint: Path | None = None
+    """Resume from this checkpoint; None: from step 0."""
+    step: int = 0
+    """Optimizer steps already done: the checkpoint's step (0 without one)."""
+    final: bool = False
+    """The checkpoint holds the last step: nothing is left to train, only the final model to write."""
+    finished: dict[str, Any] | None = None
+    """The summary of a run already finished with this very config (plus a NOTHING_TO_DO message)."""
+
+
 class RunDir:
     """Paths of one run and the helpers that write into it."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self.start = Start()
 
     @property
     def metrics(self) -> Path:
@@ -83,19 +106,80 @@ class RunDir:
 
         A resumed run with another learning rate or reward would not be the run its checkpoint belongs to.
         """
-        data = json.loads(json.dumps(dataclasses.asdict(config)))
-        previous_path = self.path / CONFIG_FILE
-        if resuming and previous_path.exists():
-            previous = json.loads(previous_path.read_text(encoding="utf-8"))
+        data = config_dict(config)
+        if resuming:
+            self._refuse_changes(data, may_change)
+        return write_json(self.path / CONFIG_FILE, data)
+
+    def _refuse_changes(self, data: dict[str, Any], may_change: tuple[str, ...]) -> dict[str, Any] | None:
+        """The recorded config; raises when `data` differs from it in more than `may_change`."""
+        previous = self.read_json(CONFIG_FILE)
+        if previous is not None:
             changed = sorted(k for k in set(data) | set(previous) if k not in may_change and data.get(k) != previous.get(k))
             if changed:
                 details = "; ".join(f"{k}: {previous.get(k)!r} -> {data.get(k)!r}" for k in changed)
-                raise ValueError(f"--resume with a different config than {previous_path} ({details}); "
+                raise ValueError(f"--resume with a different config than {self.path / CONFIG_FILE} ({details}); "
                                  "resume with the same flags or start a new --out")
-        return write_json(previous_path, data)
+        return previous
 
     def write_summary(self, summary: dict) -> Path:
         return write_json(self.path / SUMMARY_FILE, summary)
+
+    def read_json(self, name: str) -> dict | None:
+        """A JSON file of the run (config.json, summary.json), or None when it has not been written."""
+        path = self.path / name
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def holds_run(self) -> bool:
+        """Whether a run already trained here: metrics, a complete checkpoint or a summary."""
+        return bool(read_jsonl_records(self.metrics)) or self.last_checkpoint() is not None or (self.path / SUMMARY_FILE).exists()
+
+    def check_start(self, config: Any, *, resume: bool, may_change: tuple[str, ...] = ("max_steps",)) -> Start:
+        """Where this run starts; refuses what would mix two runs or train past the end. Writes nothing.
+
+        Without --resume the directory must hold no run. With --resume the config must be the recorded
+        one but for `may_change`; a run finished with exactly this config has nothing left to do; a
+        checkpoint at the last step (`max_steps`, or the planned total of an epoch-based run) leaves only
+        the final model to write, and one past it is refused.
+        """
+        if not resume:
+            if self.holds_run():
+                raise FileExistsError(
+                    f"{self.path} already holds a run (metrics, checkpoints or a summary); pass --resume to continue it "
+                    "or choose another --out"
+                )
+            return Start()
+        data = config_dict(config)
+        previous = self._refuse_changes(data, may_change)
+        summary = self.read_json(SUMMARY_FILE)
+        if summary is not None and previous == data:
+            message = f"{self.path} already finished this run (step {summary.get('step')}); nothing to do"
+            return Start(finished={**summary, NOTHING_TO_DO: message})
+        checkpoint = self.last_checkpoint()
+        if checkpoint is None:
+            if summary is not None:
+                raise ValueError(f"{self.path} finished with another max_steps and keeps no checkpoint to continue from; "
+                                 "start a new --out")
+            return Start()
+        state = trainer_state(checkpoint)
+        step, target = int(state["global_step"]), data.get("max_steps")
+        if target is None:  # epoch-based: the checkpoint recorded the planned total of this same config
+            if previous is not None and previous.get("max_steps") is not None:
+                raise ValueError(f"the run in {self.path} was capped at max_steps={previous['max_steps']}; resume it "
+                                 "with --max-steps (that or more), not by epochs")
+            target = int(state["max_steps"])
+        if step > target:
+            raise ValueError(f"{checkpoint} is at step {step}, past max_steps={target}; resume with --max-steps {step} "
+                             "or more, or start a new --out")
+        return Start(checkpoint=checkpoint, step=step, final=step == target)
+
+    def begin(self, config: Any, start: Start) -> None:
+        """Cut metrics.jsonl back to the start's step (each step is logged once), write config.json."""
+        if self.metrics.exists():
+            kept = [record for record in read_jsonl_records(self.metrics) if record.get("step", 0) <= start.step]
+            write_text(self.metrics, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in kept))
+        write_json(self.path / CONFIG_FILE, config_dict(config))
+        self.start = start
 
     def last_checkpoint(self) -> Path | None:
         """The complete checkpoint with the highest step, or None when the run has none yet.
@@ -111,31 +195,20 @@ class RunDir:
                     found.append((int(match.group(1)), child))
         return max(found)[1] if found else None
 
-    def prepare_resume(self, resume: bool) -> Path | None:
-        """The checkpoint to resume from (None: start fresh), with metrics.jsonl cut back to its step.
 
-        A fresh start in a directory that already holds metrics or checkpoints is refused, so a run
-        never mixes two runs' steps; pass --resume to continue or choose another --out.
-        """
-        checkpoint = self.last_checkpoint()
-        if not resume:
-            if checkpoint is not None or read_jsonl_records(self.metrics):
-                raise FileExistsError(
-                    f"{self.path} already holds a run (metrics or checkpoints); pass --resume to continue it "
-                    "or choose another --out"
-                )
-            return None
-        if checkpoint is None:
-            return None
-        step = checkpoint_step(checkpoint)
-        kept = [record for record in read_jsonl_records(self.metrics) if record.get("step", 0) <= step]
-        write_text(self.metrics, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in kept))
-        return checkpoint
+def config_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as the JSON config.json holds (tuples become lists, so it compares equal after a round trip)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def trainer_state(checkpoint: Path) -> dict[str, Any]:
+    """A checkpoint's trainer_state.json: `global_step`, the planned `max_steps`, the log history."""
+    return json.loads((Path(checkpoint) / TRAINER_STATE_FILE).read_text())
 
 
 def checkpoint_step(checkpoint: Path) -> int:
     """The optimizer step a checkpoint was saved at, from its trainer_state.json."""
-    return int(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"])
+    return int(trainer_state(checkpoint)["global_step"])
 
 
 def is_complete_checkpoint(checkpoint: Path) -> bool:
@@ -220,7 +293,25 @@ def run_callbacks(run_dir: RunDir) -> tuple[MetricsCallback, list[TrainerCallbac
     from transformers.integrations import TensorBoardCallback
 
     metrics = MetricsCallback(run_dir)
-    return metrics, [metrics, TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir.tensorboard)))]
+    # purge_step: TensorBoard hides the events a killed run logged past the step this one resumes from
+    writer = SummaryWriter(log_dir=str(run_dir.tensorboard), purge_step=run_dir.start.step + 1)
+    return metrics, [metrics, TensorBoardCallback(tb_writer=writer)]
+
+
+def run_trainer(trainer: Any, start: Start) -> None:
+    """`trainer.train()` from the start's checkpoint, or, when that checkpoint is the last step, only its loading.
+
+    transformers' Trainer resumed from the checkpoint of its last step trains one step more (its epoch
+    loop runs a step before it looks at max_steps), so for a final checkpoint this does the two things
+    `train()` does before its loop, load the weights (or LoRA adapter) and the trainer state, and stops.
+    """
+    if not start.final:
+        trainer.train(resume_from_checkpoint=str(start.checkpoint) if start.checkpoint else None)
+        return
+    from transformers import TrainerState
+
+    trainer._load_from_checkpoint(str(start.checkpoint))
+    trainer.state = TrainerState.load_from_json(str(start.checkpoint / TRAINER_STATE_FILE))
 
 
 def trainer_run_args(run_dir: RunDir, *, seed: int, max_steps: int, save_steps: int, bf16: bool) -> dict[str, Any]:
@@ -278,6 +369,7 @@ def finish_run(trainer: Any, run_dir: RunDir, metrics: MetricsCallback, **summar
             record_portable_base(staging)
         replace_directory(staging, run_dir.model)
     plots = plot_metrics(run_dir)
-    result = {**metrics.summary, **summary, "model": str(run_dir.model), "plots": [str(p) for p in plots]}
+    result = {"step": trainer.state.global_step, **metrics.summary, **summary, "model": str(run_dir.model),
+              "plots": [str(p) for p in plots]}
     run_dir.write_summary(result)
     return result

@@ -18,7 +18,7 @@ from typing import Any
 
 from training.data import MISSING_RATIONALE_POLICIES, PromptBudget, select_steps, sft_rows, to_dataset
 from training.lora import ALL_LINEAR, check_lora_fields, lora_config
-from training.run_dir import RunDir, finish_run, run_callbacks, trainer_run_args
+from training.run_dir import RunDir, finish_run, run_callbacks, run_trainer, trainer_run_args
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +118,10 @@ def run_sft(config: SFTRunConfig, *, resume: bool = False) -> dict[str, Any]:
     from shop_env.loaders import resolve_sessions
 
     run_dir = RunDir(config.out)
-    checkpoint = run_dir.prepare_resume(resume)
-    run_dir.record_config(config, resuming=resume)
+    start = run_dir.check_start(config, resume=resume)
+    if start.finished is not None:
+        return start.finished
+    run_dir.begin(config, start)
     transformers.set_seed(config.seed)
     model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)
     pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
@@ -131,7 +133,7 @@ def run_sft(config: SFTRunConfig, *, resume: bool = False) -> dict[str, Any]:
         peft_config=lora_config(config),
     )
     logger.info("SFT on %d examples (%d steps without a rationale: %s)", len(dataset), missing, config.missing_rationale)
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    run_trainer(trainer, start)
     return finish_run(
         trainer, run_dir, metrics, stage="sft", examples=len(dataset), steps_without_rationale=missing,
         missing_rationale=config.missing_rationale,
