@@ -95,7 +95,7 @@ def demo(
     config = EvalConfig(**{**CPU_DEMO, "limit": limit, "context": context}, out=out)
     run_eval(config)
     Console().print(Markdown((out / "report.md").read_text(encoding="utf-8")))
-    Console().print(f"wrote {out}/")
+    Console().print(f"wrote {out}/", markup=False)
 
 
 @app.command("make-sessions")
@@ -119,7 +119,8 @@ def make_sessions(
     Console().print(
         f"Wrote {stats['sessions']} sessions ({stats['steps']} steps, {stats['mean_steps']} per session) to {out}\n"
         f"action mix: {mix}; page size: mean {stats['page_chars']['mean']:.0f} chars, "
-        f"p90 {stats['page_chars']['p90']} chars"
+        f"p90 {stats['page_chars']['p90']} chars",
+        markup=False,  # paths are printed as typed: "[v2]" in one is not a style
     )
 
 
@@ -153,7 +154,8 @@ def convert(
         raise typer.BadParameter(str(err)) from None
     Console().print(
         f"Read {done['sessions']} sessions ({done['steps']} steps) from {done['source']} as {done['source_format']}; "
-        f"wrote {done['format']} to {done['destination']}"
+        f"wrote {done['format']} to {done['destination']}",
+        markup=False,
     )
 
 
@@ -186,7 +188,8 @@ def prepare_verl(
         Console().print(
             f"{name}: {split['rl_rows']} RL rows -> {out / split['rl_file']}, {split['sft_rows']} SFT rows -> "
             f"{out / split['sft_file']} ({split['missing_rationale']} steps without a rationale), "
-            f"longest prompt {split['longest_prompt_tokens']} tokens"
+            f"longest prompt {split['longest_prompt_tokens']} tokens",
+            markup=False,
         )
 
 PRESET_HELP = "cpu (embedded SmolLM2, short contexts, a few steps) or paper (Qwen2.5-3B-Instruct, 32k, bf16); flags override it."

@@ -25,6 +25,8 @@ from shop_env.response_format import format_response
 from shop_env.rewards import RewardConfig, max_reward, score_response
 from shop_env.session import Action, Session, SessionFormatError, Step, read_jsonl, write_jsonl
 
+from conftest import FIXTURES
+
 LONE = "\ud83d"
 """Half of a surrogate pair: JSON can escape it ("\\ud83d"), UTF-8 cannot encode it."""
 
@@ -246,3 +248,49 @@ def test_a_huge_page_costs_about_a_budgets_worth_of_tokenization(tiny_tokenizer)
     from agents.context_builder import MAX_CHARS_PER_TOKEN
 
     assert counting.chars < 8 * MAX_CHARS_PER_TOKEN * 2048, f"{counting.chars:,} characters tokenized"
+
+
+# ---- 7. text from the data is printed as written, never read as terminal markup ----
+
+MARKUP = "[/] [black]hidden[/black] [bold]"
+
+
+def markup_session() -> Session:
+    page = (f"<html><head><title>Deals {MARKUP}</title></head><body>"
+            f"<button name='search_results.x[/].view_product'>Buy</button></body></html>")
+    return Session(
+        f"s{MARKUP}",
+        [
+            Step(page, Action("click", name="search_results.x[/].view_product"), rationale=f"Cheap {MARKUP} {LONE}"),
+            Step(page, Action("terminate"), rationale="ends with a backslash \\"),
+        ],
+        persona=f"A buyer {MARKUP}",
+    )
+
+
+def test_replay_prints_data_as_written(tmp_path):
+    from rich.console import Console
+
+    from agents.policies import OraclePolicy
+    from shop_env.replay import replay_session
+
+    session = markup_session()
+    with open(tmp_path / "out.txt", "w", encoding="utf-8") as handle:  # strict UTF-8, like a terminal
+        console = Console(file=handle, width=400, record=True)
+        result = replay_session([session], OraclePolicy([session]), console=console)
+    text = console.export_text()
+    assert result.total == result.max_total
+    for expected in (f"persona: A buyer {MARKUP}", f"Deals {MARKUP}", f"Cheap {MARKUP} \\ud83d",
+                     "click(search_results.x[/].view_product)", f"session s{MARKUP}", "ends with a backslash \\"):
+        assert expected in text, expected
+
+
+def test_cli_prints_paths_as_typed(tmp_path):
+    from typer.testing import CliRunner
+
+    from shop_env.cli import app
+
+    destination = tmp_path / "[v2]" / "[black]out.jsonl"
+    result = CliRunner().invoke(app, ["convert", str(FIXTURES / "real_format_sessions.jsonl"), str(destination)])
+    assert result.exit_code == 0, result.output
+    assert str(destination) in result.output.replace("\n", "")
