@@ -25,7 +25,9 @@ causal half: 36 GFLOP at 1,024 tokens, 13-17% on top of the counted forward).
   6 N x 1,024 FLOPs at sgemm speed. Best round.
 - prefill: a forward over the same 1,024 tokens under inference_mode with logits for the last position
   only, as `generate` asks: 2 N_body x 1,024 + 2 N_head FLOPs. Best round.
-- decode_<format>: seconds per generated token through `HFPolicy.act` (greedy, one observation: the
+- decode_<format>, for each of `agents.models.WEIGHT_FORMATS` (fp32; int8: torch's dynamic quantization
+  of every Linear, LM head included, 1 byte per weight plus a float32 scale per output channel):
+  seconds per generated token through `HFPolicy.act` (greedy, its default decoder, one observation: the
   shortest step-0 prompt of the bundled test sessions), from calls with max_new_tokens 1 and 33 in the
   same round: (t33 - t1) / (n33 - n1) with n the tokens really generated; floor: the format's Linear
   weight bytes at streaming speed (the KV-cache read is left out). Median round.
@@ -52,6 +54,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from agents.models import WEIGHT_FORMATS
 from benchmarks import peak_rss_mb, timed
 
 if TYPE_CHECKING:
@@ -79,8 +82,22 @@ def linear_weights(model: Any) -> list[torch.Tensor]:
 
 
 def weight_bytes(model: Any) -> int:
-    """Bytes a forward of one token reads from the Linear weights: all of them, once."""
-    return sum(weight.numel() * weight.element_size() for weight in linear_weights(model))
+    """Bytes a forward of one token reads from the Linear weights: all of them, once.
+
+    A dynamically quantized int8 Linear (`agents.models.quantize_int8`) reads 1 byte per weight plus one
+    float32 scale per output channel (fbgemm's), counted from the module's own quantized weight.
+    """
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    total = sum(weight.numel() * weight.element_size() for weight in linear_weights(model))
+    for module in model.modules():
+        if isinstance(module, Int8Linear):
+            weight = module.weight()  # the int8 tensor, unpacked from fbgemm's layout
+            per_channel = weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+            scales = weight.q_per_channel_scales().numel() if per_channel else 1
+            total += weight.numel() * weight.element_size() + 4 * scales
+    return total
 
 
 @dataclass(frozen=True)
@@ -211,10 +228,6 @@ def _prefill(quick: bool) -> dict[str, Any]:
     return {"seconds": min(seconds), "tokens": TOKENS, "rounds": len(seconds)}
 
 
-DECODE_FORMATS: dict[str, Callable[[], tuple[Any, Any]]] = {"fp32": _load_fp32}
-"""Weight format -> loader of (model, tokenizer) that `HFPolicy` decodes with."""
-
-
 def _shortest_observation(policy: Any) -> dict:
     """The step-0 latest-context observation of the first 20 test sessions with the shortest prompt."""
     from shop_env.loaders import bundled_sessions
@@ -226,13 +239,14 @@ def _shortest_observation(policy: Any) -> dict:
 
 def _decode(weight_format: str, quick: bool) -> dict[str, Any]:
     from agents.hf_policy import HFPolicy
+    from agents.models import load_model_and_tokenizer
 
-    model, tokenizer = DECODE_FORMATS[weight_format]()
+    model, tokenizer = load_model_and_tokenizer(MODEL, weights=weight_format)
     short, long = (
         HFPolicy(model, tokenizer, greedy=True, max_new_tokens=k, max_tokens=2048) for k in DECODE_NEW_TOKENS
     )
     observation = _shortest_observation(long)
-    for policy in (short, long):  # warm-up, each: a policy may keep state between calls (a prefix cache)
+    for policy in (short, long):  # warm-up, each: the first call of either length runs no timed round
         policy.act([observation])
     per_token, steps = [], []
     for round_index in range(2 if quick else 5):
@@ -307,7 +321,7 @@ def _grpo_step(quick: bool) -> dict[str, Any]:
 WORKLOADS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "sft": _sft,
     "prefill": _prefill,
-    **{f"decode_{name}": partial(_decode, name) for name in DECODE_FORMATS},
+    **{f"decode_{name}": partial(_decode, name) for name in WEIGHT_FORMATS},
     "grpo_step": _grpo_step,
 }
 """Workload -> function of `quick` returning its measured `seconds` and what its floor needs."""

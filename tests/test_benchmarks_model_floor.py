@@ -34,6 +34,26 @@ def test_params_count_the_decoder_linears_and_the_tied_head_once_never_the_embed
     assert weight_bytes(tiny_llama) == (body + 32 * 8) * 4  # fp32
 
 
+def test_int8_weights_count_one_byte_per_weight_and_a_float32_scale_per_scale(tiny_llama):
+    import copy
+    import warnings
+
+    import torch
+
+    from agents.models import quantize_int8
+
+    weights = MatmulParams.of(tiny_llama).body + 32 * 8
+    per_tensor = quantize_int8(copy.deepcopy(tiny_llama))  # what eval's int8 format does: one scale per layer
+    assert weight_bytes(per_tensor) == weights + 4 * 8  # 7 decoder Linears and the LM head
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's eager quantization is deprecated; torch still ships it
+        per_channel = torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(tiny_llama), {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, dtype=torch.qint8
+        )
+    out_channels = 8 + 4 + 4 + 8 + 16 + 16 + 8 + 32  # q k v o gate up down, the LM head
+    assert weight_bytes(per_channel) == weights + 4 * out_channels
+
+
 def test_sft_is_6_n_tokens_and_prefill_2_n_body_tokens_plus_one_head_position():
     params = MatmulParams(body=100, head=30)
     assert sft_flops(params, 1024) == 6 * 130 * 1024
