@@ -137,6 +137,11 @@ def load_sessions(
     `drop_unknown_actions=True` drops every action of a type that is neither known nor mapped.
     Returns a list of sessions whose `.format` says what was read.
     """
+    if not os.fspath(path).strip():
+        raise ValueError(
+            "empty sessions path (it would read the current directory): pass a file, a directory, or "
+            "bundled:train / bundled:test"
+        )
     path = Path(path).expanduser()
     if not path.exists() and not _is_parquet_glob(path):
         raise FileNotFoundError(f"no such file or directory: {path}")
@@ -171,11 +176,23 @@ def detect_format(path: str | os.PathLike) -> str:
             )
         if (path / "state.json").exists() or (path / "dataset_info.json").exists():
             return "hf"
-        if _parquet_files(path, required=False):
+        shards = _parquet_files(path, required=False)
+        others = sorted(
+            str(file.relative_to(path)) for file in path.rglob("*") if file.name.lower().endswith(_SESSION_FILE_SUFFIXES)
+        )
+        if shards and others:
+            raise SessionFormatError(
+                f"this directory holds .parquet shards ({len(shards)}) and other session files "
+                f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}): pass the file you mean, or "
+                "format='opera' (--from opera) to read only the .parquet shards",
+                file=path,
+            )
+        if shards:
             return "opera"
         raise SessionFormatError(
             f"cannot tell the format of this directory: it holds no .parquet shards and no Hugging Face "
-            f"dataset (state.json); formats: {_FORMAT_HELP}",
+            f"dataset (state.json){'; pass one of its files: ' + ', '.join(others[:5]) if others else ''}; "
+            f"formats: {_FORMAT_HELP}",
             file=path,
         )
     name = path.name.lower()
@@ -183,7 +200,7 @@ def detect_format(path: str | os.PathLike) -> str:
         return "opera"
     if name.endswith(".arrow"):
         return "hf"
-    if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
+    if name.endswith(_JSONL_SUFFIXES):
         line_no, row = _first_jsonl_row(path)
         if row is None:
             return "jsonl"  # an empty file: no sessions in either JSONL format
@@ -200,6 +217,9 @@ def detect_format(path: str | os.PathLike) -> str:
     raise SessionFormatError(f"cannot tell the format from the file name; formats: {_FORMAT_HELP}", file=path)
 
 
+_JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+_SESSION_FILE_SUFFIXES = (*_JSONL_SUFFIXES, ".arrow")
+"""Files that hold sessions in a format other than OPeRA parquet."""
 _FORMAT_HELP = (
     "jsonl (canonical sessions, .jsonl/.jsonl.gz), opera (OPeRA action .parquet file or directory of "
     "shards), hf (datasets save_to_disk directory or .arrow file), shopcart (per-step rows, .jsonl/.jsonl.gz)"
@@ -549,9 +569,7 @@ def _sessions_from_opera_rows(rows: Iterable[tuple[str, dict]], policy: _ActionP
                     "position (step_index, or timestamp and action_id): cannot order the session",
                     file=after.location,
                 )
-        ordered = _opera_session(session_id, session_rows, policy)
-        if ordered is not None:
-            sessions.append(ordered)
+        sessions.append(_opera_session(session_id, session_rows, policy))
     sessions.sort(key=lambda ordered: ordered[0])
     return [session for _, session in sessions]
 
@@ -595,11 +613,9 @@ def _int_column(row: dict, column: str, location: str) -> int:
         ) from None
 
 
-def _opera_session(
-    session_id: str, rows: list[_OperaRow], policy: _ActionPolicy
-) -> tuple[tuple, Session] | None:
+def _opera_session(session_id: str, rows: list[_OperaRow], policy: _ActionPolicy) -> tuple[tuple, Session]:
     """The session and its sort key among sessions: `session_index` when the file has it, else the
-    first timestamp; None when every action was dropped."""
+    first timestamp. A session whose every action was dropped is an error, as in the other formats."""
     steps = []
     for item in rows:
         try:
@@ -610,10 +626,16 @@ def _opera_session(
             ) from None
         if step is not None:
             steps.append(step)
-    if not steps:
-        logger.info("load_sessions: session %r has only dropped actions; it is left out", session_id)
-        return None
     first = rows[0]
+    if not steps:
+        kinds = Counter(str(item.row.get("action_type")) for item in rows)
+        raise SessionFormatError(
+            f"session {session_id!r}: every action was dropped ({', '.join(f'{k} x{n}' for k, n in sorted(kinds.items()))}), "
+            "and a session needs at least one step; map one of these types to a kept one (action_map) or "
+            "remove the session from the data",
+            file=first.location,
+            field="action_type",
+        )
     session_fields = {}
     for column in (SOURCE_COLUMN, PERSONA_COLUMN, SESSION_EXTRA_JSON_COLUMN, SESSION_INDEX_COLUMN):
         values = {item.row.get(column) for item in rows}

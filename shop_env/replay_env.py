@@ -6,13 +6,17 @@ in the paper: whatever the agent predicts, the next observation is the page the 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import operator
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector.utils import batch_space, iterate
 
 from shop_env.rewards import RewardBreakdown, RewardConfig, score_action, score_response
 from shop_env.session import Action, Session
@@ -49,6 +53,36 @@ class UnicodeText(spaces.Space[str]):
 
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, UnicodeText)
+
+
+class UnicodeTextBatch(spaces.Tuple):
+    """`UnicodeText` batched for a vector env: one string per env.
+
+    gymnasium batches a custom space as a Tuple and iterates whatever it is given, so a single
+    string would be split into characters, one per env; this batch refuses anything but a
+    sequence of exactly one string per env.
+    """
+
+
+@batch_space.register(UnicodeText)
+def _batch_unicode_text(space: UnicodeText, n: int = 1) -> UnicodeTextBatch:
+    # Seeded as gymnasium seeds the Tuple it would build: n copies, each from a seed drawn from the space.
+    batched = UnicodeTextBatch([copy.deepcopy(space) for _ in range(n)], seed=copy.deepcopy(space.np_random))
+    batched.seed([int(seed) for seed in copy.deepcopy(space.np_random).integers(0, 10**8, n)])
+    return batched
+
+
+@iterate.register(UnicodeTextBatch)
+def _iterate_unicode_text(space: UnicodeTextBatch, items: Any) -> Iterator[Any]:
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence | np.ndarray):
+        raise TypeError(
+            f"a vector env of {len(space)} envs takes one action per env, a tuple or list of {len(space)} "
+            f"responses; got {type(items).__name__} {str(items)[:40]!r} (for the same response in every env "
+            f"pass (text,) * {len(space)})"
+        )
+    if len(items) != len(space):
+        raise ValueError(f"{len(items)} actions for a vector env of {len(space)} envs; pass one per env")
+    return iter(items)
 
 
 def observation_at(session: Session, index: int, context: str = "whole") -> dict[str, Any]:
@@ -178,6 +212,12 @@ class SessionReplayEnv(gym.Env[dict, str]):
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        if reward_config is not None and not isinstance(reward_config, RewardConfig):
+            raise TypeError(
+                f"reward_config must be a shop_env.rewards.RewardConfig or None, got {type(reward_config).__name__} "
+                f"{str(reward_config)[:60]}; pass RewardConfig(**...) (fields: "
+                f"{', '.join(field.name for field in dataclasses.fields(RewardConfig))})"
+            )
         self.sessions: list[Session] = list(resolve_sessions(sessions))
         if not self.sessions:
             raise ValueError(f"no sessions to replay in {sessions!r}")
@@ -214,12 +254,13 @@ class SessionReplayEnv(gym.Env[dict, str]):
 
     def reset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None):
         super().reset(seed=seed)
-        if options and "session_id" in options:
+        options = _reset_options(options)
+        if "session_id" in options:
             if options["session_id"] not in self._by_id:
                 raise KeyError(f"unknown session_id {options['session_id']!r}; {len(self.sessions)} sessions loaded")
             chosen = self._by_id[options["session_id"]]
-        elif options and "index" in options:
-            chosen = int(options["index"])
+        elif "index" in options:
+            chosen = _session_index(options["index"])
             if not 0 <= chosen < len(self.sessions):
                 raise IndexError(f"session index {chosen} outside 0..{len(self.sessions) - 1}")
         else:
@@ -294,3 +335,36 @@ class SessionReplayEnv(gym.Env[dict, str]):
             + ", ".join(f"{key.split('/', 1)[1]}={value:.4g}" for key, value in breakdown.as_dict().items() if value is not None),
         ]
         return "\n".join(lines)
+
+
+RESET_OPTIONS = ("session_id", "index")
+
+
+def _reset_options(options: Any) -> Mapping[str, Any]:
+    """The options of `reset`, checked: a mapping with at most one of `RESET_OPTIONS`."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            f"reset options must be a dict such as {{'index': 0}} or {{'session_id': 's-001'}}, "
+            f"got {type(options).__name__} {str(options)[:40]}"
+        )
+    unknown = sorted(map(str, set(options) - set(RESET_OPTIONS)))
+    if unknown:
+        raise ValueError(f"unknown reset option(s) {', '.join(unknown)}; expected one of {', '.join(RESET_OPTIONS)}")
+    if len(options) > 1:
+        raise ValueError("pass either 'session_id' or 'index' to reset, not both")
+    return options
+
+
+def _session_index(value: Any) -> int:
+    """A session index: an int (a numpy integer too), never a float or bool silently truncated."""
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(f"session index must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"session index must be an integer, got {type(value).__name__} {str(value)[:40]}"
+            " (a float such as 1.9 is not rounded: pass int(...) yourself)"
+        ) from None

@@ -332,12 +332,16 @@ def test_a_mapping_to_an_unknown_type_is_refused(tmp_path):
         load_sessions(write_rows(full_action_rows(), tmp_path / "f.parquet"), action_map={"scroll": "swipe"})
 
 
-def test_a_session_of_only_dropped_actions_is_left_out_and_logged(tmp_path, caplog):
+def test_a_session_of_only_dropped_actions_is_an_error_as_in_jsonl(tmp_path):
+    """It used to vanish with an info-level log line; JSONL and Shop-CART rows refuse it too."""
     rows = full_action_rows() + [opera_row("only_scrolls", "9", "2025-04-14T22:00:00Z", "scroll")]
-    with caplog.at_level(logging.INFO, logger="shop_env.loaders"):
-        loaded = load_sessions(write_rows(rows, tmp_path / "f.parquet"), drop_unknown_actions=True)
-    assert [s.session_id for s in loaded] == ["s"]
-    assert "session 'only_scrolls' has only dropped actions" in caplog.text
+    path = write_rows(rows, tmp_path / "f.parquet")
+    expected = (r"row \d+, field 'action_type': session 'only_scrolls': every action was dropped \(scroll x1\).*"
+                r"map one of these types to a kept one \(action_map\) or remove the session")
+    with pytest.raises(SessionFormatError, match=expected):
+        load_sessions(path, drop_unknown_actions=True)
+    kept = load_sessions(path, action_map={"scroll": "terminate"}, drop_unknown_actions=True)
+    assert [s.session_id for s in kept] == ["s", "only_scrolls"]
 
 
 @pytest.mark.parametrize(

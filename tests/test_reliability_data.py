@@ -294,3 +294,65 @@ def test_cli_prints_paths_as_typed(tmp_path):
     result = CliRunner().invoke(app, ["convert", str(FIXTURES / "real_format_sessions.jsonl"), str(destination)])
     assert result.exit_code == 0, result.output
     assert str(destination) in result.output.replace("\n", "")
+
+
+# ---- 8. no silent choices: refuse, with what to do ----
+
+
+def test_a_directory_of_parquet_and_jsonl_is_refused_naming_both(tmp_path):
+    sessions = read_jsonl(FIXTURES / "real_format_sessions.jsonl")
+    write_jsonl(sessions[:1], tmp_path / "a.jsonl")
+    write_opera_parquet(sessions[1:], tmp_path / "b.parquet")
+    with pytest.raises(SessionFormatError, match=r"\.parquet shards \(1\) and other session files \(a\.jsonl\).*format='opera'"):
+        load_sessions(tmp_path)
+    assert [s.session_id for s in load_sessions(tmp_path, format="opera")] == [sessions[1].session_id]
+    (tmp_path / "b.parquet").unlink()
+    with pytest.raises(SessionFormatError, match="pass one of its files: a.jsonl"):
+        load_sessions(tmp_path)
+
+
+@pytest.mark.parametrize("spec", ["", "  "])
+def test_an_empty_sessions_path_is_refused_not_read_as_the_current_directory(spec, tmp_path, monkeypatch):
+    from shop_env.loaders import resolve_sessions
+
+    write_opera_parquet(read_jsonl(FIXTURES / "real_format_sessions.jsonl"), tmp_path / "stray" / "x.parquet")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="empty sessions path"):
+        resolve_sessions(spec)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"index": 1.9}, TypeError, "session index must be an integer, got float 1.9"),
+        ({"index": True}, TypeError, "session index must be an integer"),
+        ([1, 2], TypeError, "reset options must be a dict"),
+        ({"idx": 1}, ValueError, "unknown reset option"),
+        ({"index": 0, "session_id": "opera-like-0002"}, ValueError, "not both"),
+    ],
+)
+def test_reset_options_are_checked_not_truncated_or_ignored(fixture_sessions, options, error, message):
+    env = SessionReplayEnv(fixture_sessions)
+    with pytest.raises(error, match=message):
+        env.reset(options=options)
+    assert env.reset(options={"index": np.int64(1)})[1]["session_id"] == fixture_sessions[1].session_id
+
+
+@pytest.mark.parametrize("actions", ["xy", ("only one",), b"xy", 7])
+def test_a_vector_env_refuses_anything_but_one_action_per_env(fixture_sessions, actions):
+    import gymnasium as gym
+
+    envs = gym.make_vec("ShopR1/SessionReplay-v0", num_envs=2, sessions=fixture_sessions)
+    envs.reset(seed=0, options={"index": 0})
+    with pytest.raises((TypeError, ValueError), match="one action per env|pass one per env"):
+        envs.step(actions)
+    rewards = envs.step(("garbage", "more garbage"))[1]
+    assert list(rewards) == [0.0, 0.0]
+    envs.close()
+
+
+def test_a_reward_config_that_is_not_one_is_refused_at_make(fixture_sessions):
+    import gymnasium as gym
+
+    with pytest.raises(TypeError, match=r"reward_config must be a shop_env.rewards.RewardConfig .*RewardConfig\(\*\*"):
+        gym.make("ShopR1/SessionReplay-v0", sessions=fixture_sessions, reward_config={"alpha": 1})
