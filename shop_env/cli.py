@@ -176,14 +176,16 @@ def prepare_verl(
     """Write verl's parquet files (GRPO prompts + gold actions, SFT chats) from recorded sessions."""
     from rich.console import Console
 
-    from training.verl.prepare import PrepareConfig
+    from training.verl.prepare import MANIFEST_FILE, PrepareConfig
     from training.verl.prepare import prepare_verl as run_prepare
 
-    manifest = run_prepare(PrepareConfig(
+    config = PrepareConfig(
         sessions=sessions, out=str(out), model=model, val_sessions=val_sessions, context=context,
         context_window=context_window, response_tokens=response_tokens, max_examples=max_examples, seed=seed,
         missing_rationale=missing_rationale, workers=workers,
-    ))
+    )
+    _refuse_other_prepared_config(out / MANIFEST_FILE, config)
+    manifest = run_prepare(config)
     for name, split in manifest["splits"].items():
         Console().print(
             f"{name}: {split['rl_rows']} RL rows -> {out / split['rl_file']}, {split['sft_rows']} SFT rows -> "
@@ -191,6 +193,29 @@ def prepare_verl(
             f"longest prompt {split['longest_prompt_tokens']} tokens",
             markup=False,
         )
+
+
+def _refuse_other_prepared_config(manifest: Path, config) -> None:
+    """Refuse an --out that holds prepare-verl files of another config: the files this run does not
+    rewrite (rl_val.parquet without --val-sessions, which the verl launcher picks up) would be stale."""
+    import dataclasses
+    import json
+
+    from shop_env.preflight import config_changes
+
+    if not manifest.exists():
+        return
+    try:
+        previous = json.loads(manifest.read_text(encoding="utf-8"))["config"]
+        changes = config_changes(previous, json.loads(json.dumps(dataclasses.asdict(config))))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        changes = [f"its {manifest.name} does not read back ({err})"]
+    if changes:
+        raise typer.BadParameter(
+            f"{manifest.parent} holds prepare-verl files of another config ({'; '.join(changes)}); choose another --out",
+            param_hint="--out",
+        )
+
 
 PRESET_HELP = "cpu (embedded SmolLM2, short contexts, a few steps) or paper (Qwen2.5-3B-Instruct, 32k, bf16); flags override it."
 LORA_RANK_HELP = "Train rank-N LoRA adapters (peft) instead of every weight; model/ then holds the adapter. 0: full fine-tuning."

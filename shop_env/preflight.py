@@ -4,6 +4,8 @@
   local directories and the local HF cache only (`agents.models`), so no lookup of the Hub is ever
   needed; without the switches TRL's trainers send a telemetry ping when they are created and
   huggingface_hub fetches its list of AI-agent harnesses for the request headers.
+- `config_changes(previous, current)`: what differs between the config a directory's results were made
+  with and the one asked for now, so a command can refuse to present old results as new ones.
 
 Nothing here imports torch or a model library, so `shop_env` stays importable without them.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 OFFLINE_ENVIRONMENT = {
     "HF_HUB_OFFLINE": "1",  # huggingface_hub: no request to the Hub at all (downloads, agent-harness registry, telemetry)
@@ -46,3 +50,27 @@ def stay_offline() -> None:
     datasets_config = sys.modules.get("datasets.config")
     if datasets_config is not None:
         datasets_config.HF_HUB_OFFLINE = datasets_config.HF_DATASETS_OFFLINE = _is_set("HF_DATASETS_OFFLINE")
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_changes(previous: Mapping[str, Any], current: Mapping[str, Any], *, may_change: Iterable[str] = ()) -> list[str]:
+    """Every setting that differs, as 'key: old -> new', nested ones by dotted key ('grpo.reward.alpha').
+
+    >>> config_changes({"lr": 1e-7, "reward": {"alpha": 0.005}}, {"lr": 1e-7, "reward": {"alpha": 0.5}})
+    ['reward.alpha: 0.005 -> 0.5']
+    """
+    old, new, allowed = _flatten(previous), _flatten(current), set(may_change)
+    return [
+        f"{key}: {old.get(key)!r} -> {new.get(key)!r}"
+        for key in sorted(old.keys() | new.keys())
+        if key not in allowed and old.get(key) != new.get(key)
+    ]

@@ -14,6 +14,11 @@ from training.presets import train_config
 FIXTURE = Path(__file__).parent / "fixtures" / "real_format_sessions.jsonl"
 
 
+def plain(output: str) -> str:
+    """CLI output without rich's error box and line wrapping."""
+    return " ".join(output.replace("│", " ").split())
+
+
 def test_train_config_wires_the_stages(tmp_path):
     config = train_config("cpu", out=str(tmp_path), max_steps=3, ablation="no_dars")
     assert config.sft.out == str(tmp_path / "sft") and config.grpo.out == str(tmp_path / "grpo")
@@ -42,5 +47,17 @@ def test_shop_r1_train_runs_end_to_end(tmp_path):
     assert [r["step"] for r in grpo_metrics] == [1] and "reward/dars_value" in grpo_metrics[0]
     assert json.loads((out / "grpo" / "config.json").read_text())["model"] == str(out / "sft" / "model")
     assert "exact_acc" in json.loads((out / "eval" / "summary.json").read_text())
+    config = (out / "config.json").read_text()
     again = CliRunner().invoke(app, [*args, "--resume"])  # every stage is done: nothing runs again
     assert again.exit_code == 0, again.output
+    assert "nothing to do" in again.output
+
+    # Another config into the same --out never shows these results as its own (issue 14, class 1)
+    other = CliRunner().invoke(app, [*args, "--ablation", "no_dars", "--alpha", "0.5"])
+    assert other.exit_code == 2 and "pass --resume to continue it or choose another --out" in plain(other.output)
+    resumed_other = CliRunner().invoke(app, [*args, "--ablation", "no_dars", "--alpha", "0.5", "--resume"])
+    assert resumed_other.exit_code == 2
+    assert "grpo.reward.alpha: 0.005 -> 0.5" in plain(resumed_other.output) and "start a new --out" in plain(resumed_other.output)
+    longer = CliRunner().invoke(app, [*args, "--max-steps", "2", "--resume"])  # would retrain SFT under GRPO's results
+    assert longer.exit_code == 2 and "finished with another config (max_steps: 1 -> 2)" in plain(longer.output)
+    assert (out / "config.json").read_text() == config

@@ -5,7 +5,10 @@
     <out>/eval/    metrics.json + report.md of the final model (`agents.evaluate`)
 
 A stage whose summary.json exists is done and is not run again, so `--resume` after an interruption
-continues inside the unfinished stage (from its last checkpoint) and skips the finished ones.
+continues inside the unfinished stage (from its last checkpoint) and skips the finished ones. Results
+never mix configs: a new run (no --resume) refuses a directory that holds any stage's results, and
+--resume refuses another config than the recorded one (only --max-steps may change, and only while
+the stages it changes are unfinished), so the numbers printed at the end are always this config's.
 
     shop-r1 train --preset cpu --out runs/shop_r1
     shop-r1 train --preset cpu --max-steps 2 --out /tmp/smoke       # caps the steps of both stages
@@ -15,13 +18,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from shop_env.atomic_io import write_json
+from shop_env.preflight import config_changes
 from training.grpo import GRPORunConfig, run_grpo
-from training.run_dir import SUMMARY_FILE, RunDir
+from training.run_dir import CONFIG_FILE, NOTHING_TO_DO, SUMMARY_FILE, RunDir, config_dict
 from training.sft import SFTRunConfig, run_sft
 
 logger = logging.getLogger(__name__)
@@ -63,32 +69,82 @@ def stage_done(stage_dir: str | Path) -> bool:
     return (Path(stage_dir) / SUMMARY_FILE).exists()
 
 
+def holds_results(stage_dir: str | Path) -> bool:
+    """Whether a stage directory holds anything a run made: a summary, metrics (eval's too) or a checkpoint."""
+    path = Path(stage_dir)
+    return path.is_dir() and (RunDir(path).holds_run() or (path / "metrics.json").exists())
+
+
 def run_train(config: TrainRunConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Run the stages that are not done yet; returns {stage: summary} (also <out>/summary.json)."""
+    """Run the stages that are not done yet; returns {stage: summary} (also <out>/summary.json).
+
+    Everything that would put two configs' results side by side is refused before anything runs (see
+    the module docstring); a run already finished with this config returns its summary with a
+    NOTHING_TO_DO message.
+    """
     root = RunDir(config.out)
-    root.record_config(config, resuming=resume, may_change=("sft", "grpo"))  # each stage checks its own
+    data = config_dict(config)
+    stages = _stages(config, root.path, resume)
+    if not resume:
+        held = [name for name, path, _, _ in stages if holds_results(path)]
+        if held or stage_done(root.path):
+            raise FileExistsError(f"{root.path} already holds a train run ({', '.join(held) or SUMMARY_FILE}); pass "
+                                  "--resume to continue it or choose another --out")
+    else:
+        previous = root.refuse_other_config(data, may_change=("sft.max_steps", "grpo.max_steps"))
+        if stage_done(root.path) and previous == data:
+            summary = json.loads((root.path / SUMMARY_FILE).read_text(encoding="utf-8"))
+            return {**summary, NOTHING_TO_DO: f"{root.path} already finished this run; nothing to do"}
+    pending = _pending(stages)
+    write_json(root.path / CONFIG_FILE, data)
     results: dict[str, Any] = {}
-    if not config.skip_sft:
-        results["sft"] = _stage(config.sft.out, lambda: run_sft(config.sft, resume=resume))
-    results["grpo"] = _stage(config.grpo.out, lambda: run_grpo(config.grpo, resume=resume))
-    results["eval"] = _stage(
-        root.path / "eval",
-        lambda: evaluate_model(
-            str(Path(config.grpo.out) / "model"), root.path / "eval", data=config.eval_data,
-            context=config.eval_context or config.grpo.context, limit=config.eval_limit,
-            max_context_tokens=config.grpo.max_context_tokens, max_new_tokens=config.grpo.max_completion_tokens,
-            seed=config.grpo.seed,
-        ),
-    )
+    for name, path, _, run in stages:
+        if name in pending:
+            results[name] = run()
+        else:
+            logger.info("%s is done (summary.json exists); skipping it", path)
+            results[name] = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
     write_json(root.path / SUMMARY_FILE, results)
     return results
 
 
-def _stage(stage_dir: str | Path, run) -> dict[str, Any]:
-    if stage_done(stage_dir):
-        logger.info("%s is done (summary.json exists); skipping it", stage_dir)
-        return json.loads((Path(stage_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
-    return run()
+def _stages(config: TrainRunConfig, root: Path, resume: bool) -> list[tuple[str, Path, Any, Callable[[], dict]]]:
+    """(name, directory, the stage's own config or None, run) of each stage, in order."""
+    evaluate = partial(
+        evaluate_model, str(Path(config.grpo.out) / "model"), root / "eval", data=config.eval_data,
+        context=config.eval_context or config.grpo.context, limit=config.eval_limit,
+        max_context_tokens=config.grpo.max_context_tokens, max_new_tokens=config.grpo.max_completion_tokens,
+        seed=config.grpo.seed,
+    )
+    stages = [] if config.skip_sft else [("sft", Path(config.sft.out), config.sft, partial(run_sft, config.sft, resume=resume))]
+    stages.append(("grpo", Path(config.grpo.out), config.grpo, partial(run_grpo, config.grpo, resume=resume)))
+    stages.append(("eval", root / "eval", None, evaluate))  # its settings are the root config's
+    return stages
+
+
+def _pending(stages: list[tuple[str, Path, Any, Callable[[], dict]]]) -> list[str]:
+    """The stages still to run; refuses a finished stage whose config changed and results after a pending stage.
+
+    Each stage builds on the one before (GRPO starts from the SFT model, eval scores the GRPO model),
+    so a stage that has to run again would leave every later stage's results stale.
+    """
+    pending: list[str] = []
+    for name, path, stage_config, _ in stages:
+        if pending:
+            if holds_results(path):
+                raise ValueError(f"{path} holds results built on the unfinished {pending[0]} stage, which would leave "
+                                 "them stale; start a new --out")
+            pending.append(name)
+        elif not stage_done(path):
+            pending.append(name)
+        elif stage_config is not None:
+            recorded_path = path / CONFIG_FILE
+            recorded = json.loads(recorded_path.read_text(encoding="utf-8")) if recorded_path.exists() else {}
+            changes = config_changes(recorded, config_dict(stage_config))
+            if changes:
+                raise ValueError(f"{path} finished with another config ({'; '.join(changes)}) and the later stages build "
+                                 "on it; resume with the flags it ran with or start a new --out")
+    return pending
 
 
 def evaluate_model(

@@ -31,6 +31,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from shop_env.atomic_io import append_jsonl, atomic_write, read_jsonl_records, write_json, write_text
+from shop_env.preflight import config_changes
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
@@ -101,25 +102,16 @@ class RunDir:
     def plots(self) -> Path:
         return self.path / "plots"
 
-    def record_config(self, config: Any, *, resuming: bool, may_change: tuple[str, ...] = ("max_steps",)) -> Path:
-        """Write config.json; when resuming, refuse a config that differs in more than `may_change`.
+    def refuse_other_config(self, data: dict[str, Any], may_change: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """The recorded config (None: none yet); raises when `data` differs from it in more than `may_change`.
 
         A resumed run with another learning rate or reward would not be the run its checkpoint belongs to.
         """
-        data = config_dict(config)
-        if resuming:
-            self._refuse_changes(data, may_change)
-        return write_json(self.path / CONFIG_FILE, data)
-
-    def _refuse_changes(self, data: dict[str, Any], may_change: tuple[str, ...]) -> dict[str, Any] | None:
-        """The recorded config; raises when `data` differs from it in more than `may_change`."""
         previous = self.read_json(CONFIG_FILE)
-        if previous is not None:
-            changed = sorted(k for k in set(data) | set(previous) if k not in may_change and data.get(k) != previous.get(k))
-            if changed:
-                details = "; ".join(f"{k}: {previous.get(k)!r} -> {data.get(k)!r}" for k in changed)
-                raise ValueError(f"--resume with a different config than {self.path / CONFIG_FILE} ({details}); "
-                                 "resume with the same flags or start a new --out")
+        changes = [] if previous is None else config_changes(previous, data, may_change=may_change)
+        if changes:
+            raise ValueError(f"--resume with a different config than {self.path / CONFIG_FILE} ({'; '.join(changes)}); "
+                             "resume with the same flags or start a new --out")
         return previous
 
     def write_summary(self, summary: dict) -> Path:
@@ -150,7 +142,7 @@ class RunDir:
                 )
             return Start()
         data = config_dict(config)
-        previous = self._refuse_changes(data, may_change)
+        previous = self.refuse_other_config(data, may_change)
         summary = self.read_json(SUMMARY_FILE)
         if summary is not None and previous == data:
             message = f"{self.path} already finished this run (step {summary.get('step')}); nothing to do"
