@@ -69,7 +69,9 @@ from shop_env.session import (
     Session,
     SessionFormatError,
     Step,
+    check_readable,
     iter_json_lines,
+    parse_json,
     read_jsonl,
     write_jsonl,
 )
@@ -143,8 +145,8 @@ def load_sessions(
             "bundled:train / bundled:test"
         )
     path = Path(path).expanduser()
-    if not path.exists() and not _is_parquet_glob(path):
-        raise FileNotFoundError(f"no such file or directory: {path}")
+    if not _is_parquet_glob(path):
+        check_readable(path)
     if format == "auto":
         format = detect_format(path)
         logger.info("load_sessions: %s read as %r", path, format)
@@ -711,10 +713,12 @@ def _opera_step(row: dict, policy: _ActionPolicy) -> Step | None:
 def _json_object(text: str | None, column: str, location: str | None) -> dict:
     if text is None:
         return {}
+    if not isinstance(text, str):
+        raise SessionFormatError(f"expected a JSON object string, got {type(text).__name__}", file=location, field=column)
     try:
-        value = json.loads(text)
-    except (TypeError, json.JSONDecodeError) as err:
-        raise SessionFormatError(f"expected a JSON object string ({err})", file=location, field=column) from None
+        value = parse_json(text)
+    except SessionFormatError as err:
+        raise SessionFormatError(f"expected a JSON object string: {err.reason}", file=location, field=column) from None
     if not isinstance(value, dict):
         raise SessionFormatError(f"expected a JSON object, got {type(value).__name__}", file=location, field=column)
     return value
@@ -936,10 +940,10 @@ def _action_object(value: Any, location: str, index: int) -> Any:
     """The row's action: an object, or the JSON text of one (the paper's examples hold JSON text)."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except json.JSONDecodeError as err:
+            return parse_json(value)
+        except SessionFormatError as err:
             raise SessionFormatError(
-                f"action is a string but not valid JSON ({err.msg} at column {err.colno})",
+                f"action is a string but {err.reason}",
                 file=location,
                 step=index,
                 field="action",
@@ -1005,13 +1009,27 @@ def _read_hf_dataset(path: Path, policy: _ActionPolicy) -> list[Session]:
         raise ImportError("format 'hf' needs the datasets package: pip install datasets") from None
 
     if path.is_file():
-        dataset = datasets.Dataset.from_file(str(path))
+        try:
+            dataset = datasets.Dataset.from_file(str(path))
+        except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise SessionFormatError(
+                f"not an Arrow file of a datasets dataset ({type(err).__name__}: {err}); format 'hf' reads a "
+                "save_to_disk directory or its .arrow files: for JSON Lines pass format 'jsonl' or 'shopcart' "
+                "(--from jsonl / --from shopcart), or 'auto'",
+                file=path,
+            ) from None
     else:
         try:
             dataset = datasets.load_from_disk(str(path))
         except FileNotFoundError as err:
             raise SessionFormatError(
                 f"not a datasets save_to_disk directory ({err}); for a cache directory pass its .arrow file",
+                file=path,
+            ) from None
+        except (ValueError, OSError) as err:
+            raise SessionFormatError(
+                f"a datasets directory that cannot be read ({type(err).__name__}: {err}); save it again with "
+                "Dataset.save_to_disk",
                 file=path,
             ) from None
         if isinstance(dataset, datasets.DatasetDict):

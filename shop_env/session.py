@@ -14,9 +14,11 @@ Every malformed value raises `SessionFormatError`, which names the file, line, s
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
+import stat
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -315,12 +317,60 @@ class Session:
         }
 
 
+def check_readable(path: str | os.PathLike) -> None:
+    """Refuse, before opening, what would fail without a place or never return: a symlink loop or a
+    broken symlink (both "no such file" otherwise) and anything but a regular file or a directory (a
+    FIFO named sessions.jsonl blocks the reader until some writer comes). FileNotFoundError when
+    nothing is there."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise SessionFormatError(
+                f"a broken symlink (to {os.readlink(path)}, which does not exist): point it at the sessions", file=path
+            ) from None
+        raise FileNotFoundError(f"no such file or directory: {path}") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise SessionFormatError(
+                "a symlink loop (following its links leads back to it): point it at the sessions file itself",
+                file=path,
+            ) from None
+        raise
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "FIFO (named pipe)" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+        raise SessionFormatError(
+            f"a {kind}, not a regular file: reading it could wait forever for a writer; copy the sessions "
+            "into a regular file and pass that",
+            file=path,
+        )
+
+
+def parse_json(text: str) -> Any:
+    """`json.loads`, with every way it fails on data as a `SessionFormatError` that says what to do
+    (the caller adds where): bad syntax, nesting past the interpreter's recursion limit (~1000
+    levels), an integer of more digits than Python converts (4300)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SessionFormatError(f"not valid JSON ({err.msg} at column {err.colno})") from None
+    except RecursionError:
+        raise SessionFormatError(
+            "JSON nested too deeply to read (over ~1000 levels of arrays or objects); flatten that value "
+            "or store it as a string"
+        ) from None
+    except ValueError as err:  # the only other failure of json.loads: int() of a too-long digit string
+        raise SessionFormatError(f"JSON that Python cannot read ({err}); store such a number as a string") from None
+
+
 def iter_text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     """(line number, text) of each line of a UTF-8 file, gzip-compressed when the name ends in .gz.
 
     Reads bytes and decodes line by line, so a bad byte or a corrupt stream is an error naming its line.
     """
     path = Path(path)
+    check_readable(path)
     opener = gzip.open if path.suffix == ".gz" else open
     line_no = 0
     with opener(path, "rb") as handle:
@@ -347,11 +397,9 @@ def iter_json_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise SessionFormatError(
-                f"not valid JSON ({err.msg} at column {err.colno})", file=path, line=line_no
-            ) from None
+            data = parse_json(line)
+        except SessionFormatError as err:
+            raise err.located(file=path, line=line_no) from None
         yield line_no, data
 
 

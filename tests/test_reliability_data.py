@@ -356,3 +356,84 @@ def test_a_reward_config_that_is_not_one_is_refused_at_make(fixture_sessions):
 
     with pytest.raises(TypeError, match=r"reward_config must be a shop_env.rewards.RewardConfig .*RewardConfig\(\*\*"):
         gym.make("ShopR1/SessionReplay-v0", sessions=fixture_sessions, reward_config={"alpha": 1})
+
+
+# ---- 9. errors name the file (and line) and say what to do ----
+
+GOOD_LINE = json.dumps({"session_id": "a", "steps": [{"observation": "<p/>", "action": {"type": "terminate"}}]})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, r"nested too deeply .* flatten that value"),
+        ("1" * 5_000, r"4300 digits.*store such a number as a string"),
+    ],
+    ids=["100k-deep array", "5000-digit integer"],
+)
+def test_unreadable_json_values_name_file_and_line(tmp_path, value, message):
+    bad = json.dumps({"session_id": "b", "steps": [{"observation": "<p/>", "action": {"type": "terminate"}, "x": 0}]})
+    path = tmp_path / "s.jsonl"
+    path.write_text(GOOD_LINE + "\n" + bad.replace("0}]}", value + "}]}") + "\n", encoding="utf-8")
+    with pytest.raises(SessionFormatError, match=rf"^{path}:2: .*{message}"):
+        load_sessions(path)
+
+
+def test_unreadable_json_in_parquet_and_shopcart_cells_names_the_row(tmp_path):
+    from shop_env.loaders import STEP_EXTRA_JSON_COLUMN
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(write_opera_parquet(read_jsonl(FIXTURES / "real_format_sessions.jsonl"), tmp_path / "a.parquet"))
+    cells = ['{"x": ' + "1" * 5_000 + "}"] * table.num_rows
+    table = table.set_column(table.column_names.index(STEP_EXTRA_JSON_COLUMN), STEP_EXTRA_JSON_COLUMN, pa.array(cells, pa.string()))
+    pq.write_table(table, tmp_path / "a.parquet")
+    with pytest.raises(SessionFormatError, match=r"a\.parquet row \d+, .*field 'step_extra_json': .*store such a number as a string"):
+        load_sessions(tmp_path / "a.parquet")
+    row = {"session_id": "s", "step": 0, "observation": "<p/>", "action": "[" * 50_000}
+    (tmp_path / "rows.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(SessionFormatError, match=r"rows\.jsonl:1, step 0, field 'action': action is a string but JSON nested too deeply"):
+        load_sessions(tmp_path / "rows.jsonl")
+
+
+def test_a_symlink_loop_and_a_broken_symlink_are_named_as_such(tmp_path):
+    (tmp_path / "loop.jsonl").symlink_to(tmp_path / "loop.jsonl")
+    with pytest.raises(SessionFormatError, match=r"loop\.jsonl: a symlink loop .*point it at the sessions file"):
+        load_sessions(tmp_path / "loop.jsonl")
+    (tmp_path / "broken.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    with pytest.raises(SessionFormatError, match=r"broken\.jsonl: a broken symlink \(to .*gone\.jsonl"):
+        load_sessions(tmp_path / "broken.jsonl")
+
+
+def test_a_fifo_named_jsonl_is_refused_instead_of_waiting_forever(tmp_path):
+    """The reader used to block until a writer opened the pipe (forever, in the reported case)."""
+    import os
+    import threading
+
+    fifo = tmp_path / "sessions.jsonl"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def feed():  # should a reader open the pipe, every 2 s give it a session, so the test fails, not hangs
+        while not stop.wait(2.0):
+            with open(fifo, "w") as handle:
+                handle.write(GOOD_LINE + "\n")
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        for read in (load_sessions, read_jsonl):
+            with pytest.raises(SessionFormatError, match=r"sessions\.jsonl: a FIFO \(named pipe\), not a regular file"):
+                read(fifo)
+    finally:
+        stop.set()
+        released = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets a feeder waiting in open() finish
+        feeder.join(timeout=10)
+        os.close(released)
+
+
+def test_format_hf_on_a_jsonl_file_says_which_format_to_pass(tmp_path):
+    (tmp_path / "s.jsonl").write_text(GOOD_LINE + "\n", encoding="utf-8")
+    with pytest.raises(SessionFormatError, match=r"s\.jsonl: not an Arrow file .*pass format 'jsonl' or 'shopcart' \(--from jsonl"):
+        load_sessions(tmp_path / "s.jsonl", format="hf")
