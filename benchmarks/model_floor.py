@@ -366,7 +366,10 @@ def _in_child(name: str, quick: bool) -> dict[str, Any]:
 
 def _in_fresh_interpreter(name: str, quick: bool) -> dict[str, Any]:
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_in_child, (name, quick))
+        result = pool.apply(_in_child, (name, quick))
+        pool.close()  # let the worker exit on its own: a terminated one leaks its semaphores (tqdm's lock)
+        pool.join()
+    return result
 
 
 def ratio_name(workload: str, floor_flops: float, floor_bytes: float) -> str:
