@@ -46,7 +46,6 @@ order their first row appears. Other keys go to `step.extra`.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -243,20 +242,7 @@ def bundled_sessions(split: str) -> list[Session]:
             f"`shop-r1 make-sessions --out {path}` (see README)"
         )
     stat = path.stat()
-    return [_fresh_copy(session) for session in _parsed_bundle(path, stat.st_mtime_ns, stat.st_size)]
-
-
-def _fresh_copy(session: Session) -> Session:
-    """A copy sharing only immutable parts: 3x faster than deepcopy, which also copies every Action."""
-    steps = []
-    for step in session.steps:
-        fresh_step = copy.copy(step)
-        fresh_step.extra = copy.deepcopy(step.extra)
-        steps.append(fresh_step)
-    fresh = copy.copy(session)
-    fresh.steps = steps
-    fresh.extra = copy.deepcopy(session.extra)
-    return fresh
+    return [session.copy() for session in _parsed_bundle(path, stat.st_mtime_ns, stat.st_size)]
 
 
 @lru_cache(maxsize=len(BUNDLED_SPLITS))

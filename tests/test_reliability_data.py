@@ -437,3 +437,39 @@ def test_format_hf_on_a_jsonl_file_says_which_format_to_pass(tmp_path):
     (tmp_path / "s.jsonl").write_text(GOOD_LINE + "\n", encoding="utf-8")
     with pytest.raises(SessionFormatError, match=r"s\.jsonl: not an Arrow file .*pass format 'jsonl' or 'shopcart' \(--from jsonl"):
         load_sessions(tmp_path / "s.jsonl", format="hf")
+
+
+# ---- 11. envs that share a session list replay their own copies ----
+
+
+def test_changing_shared_sessions_after_a_reset_changes_nothing_in_the_envs():
+    sessions = read_jsonl(FIXTURES / "real_format_sessions.jsonl")
+    first, second = SessionReplayEnv(sessions), SessionReplayEnv(sessions)
+    original = [session.to_dict() for session in sessions]
+    first.reset(options={"index": 0})
+    # The caller edits the list both envs were given: an appended step (the cached history has no page
+    # for it: IndexError at the old end) and a changed gold action on a page the env has shown.
+    sessions[0].steps.append(Step("<html>new</html>", Action("terminate")))
+    sessions[0].steps[1].action = Action("click", name="somewhere.else")
+    sessions[0].steps[2].observation = "<html>changed</html>"
+    second.reset(options={"index": 0})
+    for env in (first, second):
+        observation, _ = env.reset(options={"index": 0})
+        terminated = False
+        while not terminated:
+            step = env.session.steps[int(observation["step_index"])]
+            assert observation["page"] == step.observation
+            observation, reward, terminated, _, info = env.step(format_response("r", step.action))
+            assert info["gold_action"] == step.action and reward == max_reward(step.action)
+        assert int(observation["step_index"]) == len(original[0]["steps"])
+        assert [session.to_dict() for session in env.sessions] == original
+
+
+def test_session_copies_share_nothing_mutable():
+    session = Session.from_dict(json.loads(surrogate_session_line()))
+    twin = session.copy()
+    assert twin == session and twin.steps is not session.steps
+    twin.steps[0].extra[f"note{LONE}"][1]["k"] = "changed"
+    twin.steps[0].rationale = "changed"
+    twin.extra["added"] = 1
+    assert session.to_dict() == json.loads(surrogate_session_line())
