@@ -404,7 +404,9 @@ def _evaluate_into(policy: Policy, sessions: Sequence[Session], config: EvalConf
 def run_eval(config: EvalConfig) -> dict[str, Any]:
     """Run `shop-r1 eval`: write the outputs into `config.out`; returns the metrics (or the sweep)."""
     from shop_env.loaders import resolve_sessions
+    from shop_env.preflight import writable_dir
 
+    writable_dir(config.out)  # a read-only --out fails now, not after the whole evaluation
     sessions = list(resolve_sessions(config.sessions))
     first_temperature = config.temperatures[0] if config.temperatures else config.temperature
     policy = make_policy(config.policy, sessions=sessions, **config.generation_kwargs(first_temperature))

@@ -4,12 +4,13 @@ implementation lazily, so `shop-r1 --help` stays fast and torch loads only when 
 from __future__ import annotations
 
 import os
-
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
-from shop_env.preflight import stay_offline
+from shop_env.preflight import stay_offline, writable_dir
 
 app = typer.Typer(
     name="shop-r1",
@@ -18,6 +19,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+USAGE_ERRORS = (ValueError, FileExistsError, FileNotFoundError, PermissionError)
+"""What a command reports as a one-line usage error: bad flags, missing or malformed data (file:line),
+an --out that is not writable or holds another run; raised by the checks made before any model loads."""
+
+
+@contextmanager
+def _usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except USAGE_ERRORS as err:
+        raise typer.BadParameter(str(err)) from None
 
 
 @app.command()
@@ -76,7 +89,8 @@ def eval_(
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
-    run_eval(config)
+    with _usage_errors():
+        run_eval(config)
     Console().print(Markdown((out / "report.md").read_text(encoding="utf-8")))
 
 
@@ -92,8 +106,8 @@ def demo(
 
     from agents.evaluate import CPU_DEMO, EvalConfig, run_eval
 
-    config = EvalConfig(**{**CPU_DEMO, "limit": limit, "context": context}, out=out)
-    run_eval(config)
+    with _usage_errors():
+        run_eval(EvalConfig(**{**CPU_DEMO, "limit": limit, "context": context}, out=out))
     Console().print(Markdown((out / "report.md").read_text(encoding="utf-8")))
     Console().print(f"wrote {out}/", markup=False)
 
@@ -176,16 +190,21 @@ def prepare_verl(
     """Write verl's parquet files (GRPO prompts + gold actions, SFT chats) from recorded sessions."""
     from rich.console import Console
 
+    from shop_env.loaders import resolve_sessions
     from training.verl.prepare import MANIFEST_FILE, PrepareConfig
     from training.verl.prepare import prepare_verl as run_prepare
 
-    config = PrepareConfig(
-        sessions=sessions, out=str(out), model=model, val_sessions=val_sessions, context=context,
-        context_window=context_window, response_tokens=response_tokens, max_examples=max_examples, seed=seed,
-        missing_rationale=missing_rationale, workers=workers,
-    )
-    _refuse_other_prepared_config(out / MANIFEST_FILE, config)
-    manifest = run_prepare(config)
+    with _usage_errors():
+        config = PrepareConfig(
+            sessions=sessions, out=str(out), model=model, val_sessions=val_sessions, context=context,
+            context_window=context_window, response_tokens=response_tokens, max_examples=max_examples, seed=seed,
+            missing_rationale=missing_rationale, workers=workers,
+        )
+        writable_dir(out)
+        _refuse_other_prepared_config(out / MANIFEST_FILE, config)
+        if val_sessions is not None:  # read only after the whole training split is built: check it first
+            resolve_sessions(val_sessions)
+        manifest = run_prepare(config)
     for name, split in manifest["splits"].items():
         Console().print(
             f"{name}: {split['rl_rows']} RL rows -> {out / split['rl_file']}, {split['sft_rows']} SFT rows -> "
@@ -228,10 +247,8 @@ def _run_training(run, config, resume: bool) -> None:
 
     from training.run_dir import NOTHING_TO_DO
 
-    try:
+    with _usage_errors():
         summary = run(config, resume=resume)
-    except (ValueError, FileExistsError) as err:
-        raise typer.BadParameter(str(err)) from None
     nothing_to_do = summary.pop(NOTHING_TO_DO, None)
     if nothing_to_do:
         Console().print(nothing_to_do, markup=False)

@@ -4,6 +4,8 @@
   local directories and the local HF cache only (`agents.models`), so no lookup of the Hub is ever
   needed; without the switches TRL's trainers send a telemetry ping when they are created and
   huggingface_hub fetches its list of AI-agent harnesses for the request headers.
+- `writable_dir(path)`: the output directory exists and takes a file, checked before hours of work
+  would end in a failed write.
 - `config_changes(previous, current)`: what differs between the config a directory's results were made
   with and the one asked for now, so a command can refuse to present old results as new ones.
 
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 OFFLINE_ENVIRONMENT = {
@@ -50,6 +54,23 @@ def stay_offline() -> None:
     datasets_config = sys.modules.get("datasets.config")
     if datasets_config is not None:
         datasets_config.HF_HUB_OFFLINE = datasets_config.HF_DATASETS_OFFLINE = _is_set("HF_DATASETS_OFFLINE")
+
+
+def writable_dir(path: str | os.PathLike, *, option: str = "--out") -> Path:
+    """Create `path` if needed and write (and remove) a file in it; a PermissionError naming `option` when that fails.
+
+    Results are written through temp files beside their targets (`shop_env.atomic_io`), so a directory
+    that takes this probe file takes them too.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise PermissionError(f"{option} {path} is not a writable directory ({reason}); choose another {option}") from None
+    return path
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

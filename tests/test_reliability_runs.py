@@ -1,5 +1,6 @@
-"""Runs that are reliable (issue 14): results of one config are never shown as another's, and a resumed
-run ends exactly where an uninterrupted one would, with every step logged once.
+"""Runs that are reliable (issue 14): results of one config are never shown as another's, a resumed run
+ends exactly where an uninterrupted one would, with every step logged once, and bad inputs or outputs
+fail before any model loads.
 
 Tiny random model, one optimizer step per run; "killed" states are made by deleting what a kill at
 that moment would not have written yet.
@@ -8,6 +9,7 @@ that moment would not have written yet.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -137,3 +139,61 @@ def test_grpo_killed_after_its_last_checkpoint_resumes_to_write_only_the_model(t
     assert logged_steps(out) == [1] and checkpoints(out) == ["checkpoint-1"]  # no step 2 past max_steps
     assert summary["step"] == 1 and json.loads((out / "summary.json").read_text())["step"] == 1
     assert same_weights(weights(out / "model"), final_checkpoint)
+
+
+# Class 10: inputs and outputs are checked before any model loads.
+
+MISSING = "missing.jsonl"
+
+
+def test_grpo_with_missing_data_fails_before_the_model_and_leaves_no_config(tmp_path, no_model):
+    out = tmp_path / "grpo"
+    with pytest.raises(FileNotFoundError, match=MISSING):
+        run_grpo(grpo_config(out, data=str(tmp_path / MISSING)))
+    assert not (out / "config.json").exists()
+    result = CliRunner().invoke(app, ["grpo", "--model", "tiny-random", "--data", str(tmp_path / MISSING), "--out", str(out)])
+    assert result.exit_code == 2 and MISSING in plain(result.output), result.output
+    assert not (out / "config.json").exists()
+
+
+def test_train_with_missing_eval_data_fails_before_any_stage_runs(tmp_path, no_model):
+    config = train_config("cpu", out=str(tmp_path / "run"), model="tiny-random", data=str(FIXTURE), max_steps=1,
+                          eval_data=str(tmp_path / MISSING))
+    with pytest.raises(FileNotFoundError, match=MISSING):
+        run_train(config)
+
+
+def test_prepare_verl_with_missing_val_sessions_fails_before_the_training_split(tmp_path, no_model):
+    args = ["prepare-verl", "--sessions", str(FIXTURE), "--val-sessions", str(tmp_path / MISSING),
+            "--model", "tiny-random", "--out", str(tmp_path / "verl")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and MISSING in plain(result.output), result.output
+
+
+COMMANDS = {
+    "eval": ["eval", "--policy", "tiny-random", "--sessions", str(FIXTURE), "--limit", "1"],
+    "sft": ["sft", "--model", "tiny-random", "--data", str(FIXTURE), "--max-steps", "1"],
+    "grpo": ["grpo", "--model", "tiny-random", "--data", str(FIXTURE), "--max-steps", "1"],
+    "train": ["train", "--model", "tiny-random", "--data", str(FIXTURE), "--eval-data", str(FIXTURE), "--max-steps", "1"],
+    "prepare-verl": ["prepare-verl", "--sessions", str(FIXTURE), "--model", "tiny-random"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_an_out_that_takes_no_files_fails_before_the_model(command, tmp_path, no_model):
+    """An --out under a regular file can never be created (root writes into read-only directories, so
+    this is the unwritable output every user, root included, can hit)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(app, [*COMMANDS[command], "--out", str(blocker / "out")])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "is not a writable directory" in plain(result.output) and "choose another --out" in plain(result.output)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_read_only_out_fails_eval_before_the_model(tmp_path, no_model):
+    out = tmp_path / "eval"
+    out.mkdir()
+    out.chmod(0o555)
+    result = CliRunner().invoke(app, [*COMMANDS["eval"], "--out", str(out)])
+    assert result.exit_code == 2 and "is not a writable directory" in plain(result.output), result.output

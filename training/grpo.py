@@ -393,10 +393,11 @@ def run_grpo(config: GRPORunConfig, *, resume: bool = False) -> dict[str, Any]:
     start = run_dir.check_start(config, resume=resume)
     if start.finished is not None:
         return start.finished
+    # the data before the model: a missing or malformed file fails in seconds, and leaves no config.json
+    pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
     run_dir.begin(config, start)
     transformers.set_seed(config.seed)
     model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)
-    pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
     dataset = to_dataset(rl_rows(pairs, tokenizer, config.budget, skip_too_long=True))
     metrics, callbacks = run_callbacks(run_dir)
     trainer = build_trainer(config, run_dir, model, tokenizer, dataset, callbacks)

@@ -96,6 +96,7 @@ def run_train(config: TrainRunConfig, *, resume: bool = False) -> dict[str, Any]
             summary = json.loads((root.path / SUMMARY_FILE).read_text(encoding="utf-8"))
             return {**summary, NOTHING_TO_DO: f"{root.path} already finished this run; nothing to do"}
     pending = _pending(stages)
+    _check_inputs(config, pending)
     write_json(root.path / CONFIG_FILE, data)
     results: dict[str, Any] = {}
     for name, path, _, run in stages:
@@ -145,6 +146,19 @@ def _pending(stages: list[tuple[str, Path, Any, Callable[[], dict]]]) -> list[st
                 raise ValueError(f"{path} finished with another config ({'; '.join(changes)}) and the later stages build "
                                  "on it; resume with the flags it ran with or start a new --out")
     return pending
+
+
+def _check_inputs(config: TrainRunConfig, pending: list[str]) -> None:
+    """Load the sessions of the pending stages after the first (which loads its own before its model), so a
+    missing or malformed --eval-data fails now and not after the training stages have run."""
+    from shop_env.loaders import resolve_sessions
+
+    data = {"sft": config.sft.data, "grpo": config.grpo.data, "eval": config.eval_data}
+    checked = {data[pending[0]]} if pending else set()
+    for name in pending[1:]:
+        if data[name] not in checked:
+            resolve_sessions(data[name])
+            checked.add(data[name])
 
 
 def evaluate_model(

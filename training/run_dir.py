@@ -31,7 +31,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from shop_env.atomic_io import append_jsonl, atomic_write, read_jsonl_records, write_json, write_text
-from shop_env.preflight import config_changes
+from shop_env.preflight import config_changes, writable_dir
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
@@ -78,8 +78,7 @@ class RunDir:
     """Paths of one run and the helpers that write into it."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path = writable_dir(path)  # a read-only --out fails here, before any data or model loads
         self.start = Start()
 
     @property

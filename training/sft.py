@@ -121,10 +121,11 @@ def run_sft(config: SFTRunConfig, *, resume: bool = False) -> dict[str, Any]:
     start = run_dir.check_start(config, resume=resume)
     if start.finished is not None:
         return start.finished
+    # the data before the model: a missing or malformed file fails in seconds, and leaves no config.json
+    pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
     run_dir.begin(config, start)
     transformers.set_seed(config.seed)
     model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)
-    pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
     rows, missing = sft_rows(pairs, tokenizer, config.budget, missing_rationale=config.missing_rationale, skip_too_long=True)
     dataset = to_dataset([{"prompt": row["prompt"], "completion": row["completion"]} for row in rows])
     metrics, callbacks = run_callbacks(run_dir)
