@@ -7,8 +7,9 @@ Text is written as UTF-8 with one exception, `UNENCODABLE`: a lone surrogate (wh
 an escape such as "\\ud83d", in a session file or a model's response, but UTF-8 cannot encode) is
 written as that same six-character escape. Inside JSON written with `ensure_ascii=False` a lone
 surrogate can only sit in a string, where the escape reads back as the very same character, so
-whatever was loaded or emitted is written back and reads back unchanged, and valid text keeps its
-plain UTF-8 bytes. `writable(text)` applies the same rule to text headed elsewhere (a tokenizer, a
+whatever was loaded or emitted is written back and reads back unchanged (only two adjacent
+surrogates that form a pair, which JSON never yields, read back as the one character they encode,
+as with any JSON writer), and valid text keeps its plain UTF-8 bytes. `writable(text)` applies the same rule to text headed elsewhere (a tokenizer, a
 terminal).
 """
 
@@ -100,7 +101,11 @@ def read_jsonl_records(path: str | os.PathLike) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    # Split on "\n" only: str.splitlines also splits at U+0085, U+2028 and others, which JSON written
+    # with ensure_ascii=False keeps raw inside strings.
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if lines[-1] == "":
+        lines.pop()
     records = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

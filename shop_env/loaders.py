@@ -817,6 +817,15 @@ def shopcart_rows(session: Session) -> list[dict[str, Any]]:
     context: every row carries all earlier pages and actions. `format="shopcart"` reads them back."""
     rows = []
     for index, step in enumerate(session.steps):
+        for key in step.extra:
+            if key in SHOPCART_KEYS:
+                raise SessionFormatError(
+                    f"session {session.session_id!r}: step extra key {key!r} collides with the Shop-CART key of "
+                    "that name, so the row could not be read back; rename the extra key or write canonical "
+                    "JSON Lines",
+                    step=index,
+                    field=key,
+                )
         rows.append(
             {
                 "session_id": session.session_id,

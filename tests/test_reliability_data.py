@@ -93,6 +93,23 @@ def test_logs_and_json_files_record_lone_surrogates(tmp_path):
     assert json.loads(write_json(tmp_path / "m.json", {LONE: LONE}).read_text(encoding="utf-8")) == {LONE: LONE}
 
 
+@pytest.mark.parametrize("separator", ["\x85", "\u2028", "\u2029"])
+def test_logs_read_back_text_that_str_splitlines_would_cut(tmp_path, separator):
+    """Found by the fuzz: the reader split lines where str.splitlines does, inside JSON strings."""
+    append_jsonl(tmp_path / "log.jsonl", {"rationale": f"a{separator}b"})
+    append_jsonl(tmp_path / "log.jsonl", {"step": 2})
+    assert read_jsonl_records(tmp_path / "log.jsonl") == [{"rationale": f"a{separator}b"}, {"step": 2}]
+
+
+def test_shopcart_output_refuses_a_step_extra_it_could_not_read_back(tmp_path):
+    """Found by the fuzz: a step extra named like a Shop-CART key ("persona", "step") overwrote it."""
+    from shop_env.loaders import shopcart_rows
+
+    session = Session("s", [Step("<p/>", Action("terminate"), extra={"persona": "from the step"})], persona="P")
+    with pytest.raises(SessionFormatError, match=r"step 0, field 'persona': .*collides with the Shop-CART key"):
+        shopcart_rows(session)
+
+
 def test_an_eval_over_surrogate_data_writes_every_prediction(surrogate_sessions_path, tmp_path):
     """The oracle repeats the gold (raw surrogates in its response); the reported crash came only when
     predictions.jsonl was written, after the whole run."""
