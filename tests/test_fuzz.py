@@ -1,5 +1,6 @@
 """Fuzzing: whatever a half-trained model emits, the parser, the reward and the env never raise, and
-every reward is finite and within [0, max]; corrupted data files fail loudly at the right place.
+every reward is finite and within [0, max]; corrupted data files fail loudly at the right place; what
+loads or is emitted (lone surrogates, numeric extremes included) is written back and reads back.
 
 Deterministic (derandomize=True, no example database, no deadline) so CI always tries the same cases.
 `SHOP_R1_FUZZ_EXAMPLES` sets the examples per property (default 200); for a long run:
@@ -14,6 +15,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -27,8 +29,29 @@ from shop_env.response_format import (
     parse_action_object,
     parse_response,
 )
-from shop_env.rewards import ABLATIONS, RewardBreakdown, RewardConfig, _breakdown, max_reward, score_action, score_response
-from shop_env.session import ACTION_TYPES, CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, read_jsonl
+from shop_env.atomic_io import read_jsonl_records
+from shop_env.rewards import (
+    ABLATIONS,
+    MAX_SELF_CERTAINTY,
+    RewardBreakdown,
+    RewardConfig,
+    _breakdown,
+    max_reward,
+    score_action,
+    score_response,
+)
+from shop_env.session import (
+    ACTION_TYPES,
+    CLICK,
+    SESSION_KEYS,
+    STEP_KEYS,
+    TERMINATE,
+    TYPE_AND_SUBMIT,
+    Action,
+    Session,
+    read_jsonl,
+    write_jsonl,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "real_format_sessions.jsonl"
 EXAMPLES = int(os.environ.get("SHOP_R1_FUZZ_EXAMPLES", "200"))
@@ -52,7 +75,15 @@ CONFIGS = [
 # Every code point, lone surrogates included (hypothesis leaves category Cs out by default).
 any_char = st.characters(exclude_categories=())
 any_text = st.text(any_char, max_size=300)
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | any_text
+lone_surrogates = st.text(st.characters(categories=("Cs",)), min_size=1, max_size=3)
+surrogate_text = st.tuples(any_text, lone_surrogates, any_text).map("".join)
+"""Text that surely holds a lone surrogate (any_text only sometimes does)."""
+extreme_numbers = st.one_of(
+    st.sampled_from([0.0, -0.0, 5e-324, 1e308, -1e308, float("inf"), float("-inf"), float("nan")]),
+    st.integers(min_value=10**300, max_value=10**4299),  # up to 4300 digits: the most Python reads from JSON
+    st.integers(max_value=-(10**300), min_value=-(10**4299)),
+)
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | any_text | extreme_numbers | surrogate_text
 json_values = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(any_text, children, max_size=4),
@@ -64,8 +95,8 @@ element_names = st.lists(
     max_size=4,
 ).map(".".join)
 gold_actions = st.one_of(
-    st.builds(Action, st.just(CLICK), name=element_names | st.text(any_char, min_size=1, max_size=40)),
-    st.builds(Action, st.just(TYPE_AND_SUBMIT), name=element_names, text=any_text),
+    st.builds(Action, st.just(CLICK), name=element_names | st.text(any_char, min_size=1, max_size=40) | surrogate_text),
+    st.builds(Action, st.just(TYPE_AND_SUBMIT), name=element_names | surrogate_text, text=any_text | surrogate_text),
     st.just(Action(TERMINATE)),
 )
 configs = st.sampled_from(CONFIGS)
@@ -74,10 +105,14 @@ configs = st.sampled_from(CONFIGS)
 @st.composite
 def mutated_responses(draw) -> str:
     """A valid response (for a drawn action or a paper example), then a few random edits."""
-    if draw(st.booleans()):
+    kind = draw(st.sampled_from(["example", "raw", "escaped"]))
+    if kind == "example":
         text = json.dumps(draw(st.sampled_from(list(EXAMPLE_RESPONSES.values()))))
-    else:
-        text = format_response(draw(any_text), draw(gold_actions))
+    elif kind == "raw":  # lone surrogates as characters
+        text = format_response(draw(any_text | surrogate_text), draw(gold_actions))
+    else:  # as a model writes them: JSON escapes such as \ud83d
+        action = draw(gold_actions)
+        text = json.dumps({"rationale": draw(any_text | surrogate_text), "action": action.response_object})
     for _ in range(draw(st.integers(0, 4))):
         edit = draw(st.sampled_from(["delete", "insert", "replace", "duplicate", "truncate", "fence", "swap_type"]))
         at = draw(st.integers(0, len(text)))
@@ -121,15 +156,18 @@ non_strings = st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_siz
 
 
 def check_breakdown(breakdown: RewardBreakdown, gold: Action, config: RewardConfig, certainty=None) -> None:
-    """Every term finite and >= 0; the total within [0, max_reward + alpha x s]."""
+    """Every term finite and >= 0; the total within [0, max_reward + alpha x s], s in [0, MAX_SELF_CERTAINTY],
+    so within [0, config.upper_bound], finite in float32."""
     assert isinstance(breakdown, RewardBreakdown)
     for key, value in breakdown.as_dict().items():
         assert isinstance(value, float) and math.isfinite(value) and value >= 0, (key, value)
     bound = max_reward(gold, config)
     if breakdown.self_certainty is not None:
         assert certainty is not None and breakdown.self_certainty == float(certainty)
+        assert 0 <= breakdown.self_certainty <= MAX_SELF_CERTAINTY
         bound += config.alpha * breakdown.self_certainty
     assert breakdown.total <= bound * (1 + 1e-12), (breakdown.total, bound)
+    assert breakdown.total <= config.upper_bound * (1 + 1e-12) and np.isfinite(np.float32(breakdown.total))
 
 
 @FUZZ
@@ -198,13 +236,23 @@ def test_copying_the_human_earns_exactly_the_maximum(gold, config, rationale):
     assert breakdown.total == pytest.approx(max_reward(gold, config), rel=1e-12)
 
 
-@FUZZ
-@given(
-    responses,
-    gold_actions,
-    configs,
-    st.one_of(st.none(), st.floats(), st.integers(-(10**30), 10**30), any_text, st.booleans()),
+self_certainties = st.one_of(
+    st.none(),
+    st.floats(),
+    st.floats(0, 2 * MAX_SELF_CERTAINTY),
+    st.integers(-(10**30), 10**30),
+    extreme_numbers,
+    st.integers(min_value=10**308, max_value=10**500),  # past float range: float() overflows
+    st.floats(width=32).map(np.float32),
+    st.decimals(),
+    st.fractions(),
+    any_text,
+    st.booleans(),
 )
+
+
+@FUZZ
+@given(responses, gold_actions, configs, self_certainties)
 def test_self_certainty_of_any_value_keeps_the_reward_finite(text, gold, config, certainty):
     check_breakdown(score_response(text, gold, config, self_certainty=certainty), gold, config, certainty)
 
@@ -268,7 +316,9 @@ agent_outputs = st.one_of(
     responses,
     non_strings,
     gold_actions,
-    st.fixed_dictionaries({"response": st.one_of(responses, non_strings)}, optional={"self_certainty": json_scalars}),
+    st.fixed_dictionaries(
+        {"response": st.one_of(responses, non_strings)}, optional={"self_certainty": json_scalars | self_certainties}
+    ),
 )
 
 
@@ -296,6 +346,100 @@ def test_env_step_never_raises_on_agent_output(env, outputs, first):
             observation, _ = env.reset(options={"index": (first := first + 1) % len(env.sessions)})
 
 
+# ---- what is emitted or loaded is written back: lone surrogates, numeric extremes ----
+
+
+@FUZZ
+@given(responses, gold_actions, self_certainties)
+def test_whatever_a_model_emits_is_recorded(tmp_path_factory, text, gold, certainty):
+    from agents.evaluate import write_predictions
+
+    breakdown = score_response(text, gold, self_certainty=certainty)
+    record = {
+        "text": text if isinstance(text, str) else repr(text),
+        "action": None if breakdown.predicted_action is None else breakdown.predicted_action.to_dict(),
+        "gold": gold.to_dict(),
+        "parse_error": breakdown.error,
+        "reward": breakdown.total,
+        "reward_components": breakdown.as_dict(),
+    }
+    path = tmp_path_factory.mktemp("predictions") / "predictions.jsonl"
+    write_predictions(path, [record])
+    # As JSON reads it: two surrogates that happen to pair up come back as the one character they encode.
+    assert read_jsonl_records(path) == json.loads(json.dumps([record]))
+
+
+step_extra_keys = st.one_of(any_text, st.sampled_from(["persona", "step", "context", "session_id", "click_type"]))
+
+
+@st.composite
+def odd_sessions(draw) -> list[Session]:
+    """Sessions whose every text may hold lone surrogates and whose extras hold numeric extremes."""
+    sessions = []
+    for index in range(draw(st.integers(1, 3))):
+        steps = [
+            {
+                "observation": draw(any_text | surrogate_text),
+                "action": draw(gold_actions.filter(lambda action: action.name is None or action.name.strip())).to_dict(),
+                "rationale": draw(st.none() | any_text | surrogate_text),
+                "url": draw(st.none() | any_text),
+                "timestamp": None,
+                **draw(st.dictionaries(step_extra_keys.filter(lambda key: key not in STEP_KEYS), json_values, max_size=3)),
+            }
+            for _ in range(draw(st.integers(1, 4)))
+        ]
+        raw = {
+            "session_id": f"{index}-" + draw(any_text | surrogate_text),
+            "source": draw(st.none() | any_text),
+            "persona": draw(st.none() | any_text | surrogate_text),
+            "steps": steps,
+            **draw(st.dictionaries(any_text.filter(lambda key: key not in SESSION_KEYS), json_values, max_size=3)),
+        }
+        sessions.append(Session.from_dict(raw))
+    return sessions
+
+
+def as_text(sessions) -> list[str]:
+    """Sessions as JSON text, so NaN compares equal to NaN."""
+    return [json.dumps(session.to_dict(), sort_keys=True) for session in sessions]
+
+
+def refusal(sessions: list[Session], to: str) -> str | None:
+    """Why writing `sessions` as `to` must be refused (None: it must round-trip)."""
+    from shop_env.atomic_io import writable
+    from shop_env.loaders import _OPERA_STEP_COLUMNS, SHOPCART_KEYS
+
+    steps = [step for session in sessions for step in session.steps]
+    if to == "shopcart" and any(key in SHOPCART_KEYS for step in steps for key in step.extra):
+        return "collides"
+    if to == "opera":
+        if any(key in _OPERA_STEP_COLUMNS or key in ("semantic_id", "input_text") for step in steps for key in step.extra):
+            return "collides"
+        if any(text != writable(text) for text in json.dumps([s.to_dict() for s in sessions], ensure_ascii=False).split("\n")):
+            return "lone surrogate"
+    return None
+
+
+@FUZZ
+@given(sessions=odd_sessions(), to=st.sampled_from(["jsonl", "jsonl.gz", "shopcart", "opera"]))
+def test_sessions_that_load_write_back_unchanged(tmp_path_factory, sessions, to):
+    from shop_env.loaders import convert_sessions, load_sessions
+    from shop_env.session import SessionFormatError
+
+    folder = tmp_path_factory.mktemp("roundtrip")
+    source = write_jsonl(sessions, folder / "in.jsonl")
+    assert as_text(load_sessions(source)) == as_text(sessions)
+    destination = folder / {"jsonl": "out.jsonl", "jsonl.gz": "out.jsonl.gz", "shopcart": "rows.jsonl", "opera": "out.parquet"}[to]
+    expected_refusal = refusal(sessions, to)
+    try:
+        convert_sessions(source, destination, to="jsonl" if to == "jsonl.gz" else to)
+    except SessionFormatError as err:
+        assert expected_refusal is not None and expected_refusal in str(err), err
+        return
+    assert expected_refusal is None
+    assert as_text(load_sessions(destination)) == as_text(sessions)
+
+
 # ---- loaders: corrupted files fail loudly at the right place, or load completely ----
 
 
@@ -311,7 +455,7 @@ def corrupted_lines(draw, lines: list[str]) -> tuple[int, bytes]:
     """(index, new bytes) of one line: a byte-level edit or a JSON-level change of one value."""
     index = draw(st.integers(0, len(lines) - 1))
     raw = lines[index].encode("utf-8")
-    edit = draw(st.sampled_from(["truncate", "insert_bytes", "delete", "set_value", "drop_key"]))
+    edit = draw(st.sampled_from(["truncate", "insert_bytes", "delete", "set_value", "drop_key", "unreadable_value"]))
     if edit == "truncate":  # to at least one byte: an emptied line is a blank line, which JSON Lines skips
         return index, raw[: draw(st.integers(1, len(raw) - 1))]
     if edit == "insert_bytes":  # valid UTF-8 here; invalid UTF-8 has its own test below
@@ -333,11 +477,20 @@ def corrupted_lines(draw, lines: list[str]) -> tuple[int, bytes]:
     if not isinstance(target, dict) or not target:
         return index, raw[:-1]
     key = draw(st.sampled_from(sorted(target)))
+    if edit == "drop_key":
+        del target[key]
+        return index, json.dumps(row).encode("utf-8")
     if edit == "set_value":
         target[key] = draw(json_values)
-    else:
-        del target[key]
-    return index, json.dumps(row).encode("utf-8")  # ASCII escapes: drawn values may hold lone surrogates
+        return index, json.dumps(row).encode("utf-8")  # ASCII escapes: drawn values may hold lone surrogates
+    # Well-formed JSON at and past what json.loads reads: ~1000 levels of nesting, 4300-digit integers.
+    target[key] = UNREADABLE
+    depth = draw(st.integers(900, 100_000))
+    value = draw(st.sampled_from(["[" * depth + "]" * depth, '{"a":' * depth + "0" + "}" * depth, "7" * draw(st.integers(4_000, 6_000))]))
+    return index, json.dumps(row).replace(json.dumps(UNREADABLE), value).encode("utf-8")
+
+
+UNREADABLE = "\x00 placeholder for an unreadable value \x00"
 
 
 @FUZZ
