@@ -344,21 +344,22 @@ class SessionReplayEnv(gym.Env[dict, str]):
         return "\n".join(lines)
 
 
-RESET_OPTIONS = ("session_id", "index")
+RESET_OPTIONS = frozenset({"session_id", "index"})
+_NO_OPTIONS: Mapping[str, Any] = {}
 
 
 def _reset_options(options: Any) -> Mapping[str, Any]:
     """The options of `reset`, checked: a mapping with at most one of `RESET_OPTIONS`."""
     if options is None:
-        return {}
-    if not isinstance(options, Mapping):
+        return _NO_OPTIONS
+    if type(options) is not dict and not isinstance(options, Mapping):
         raise TypeError(
             f"reset options must be a dict such as {{'index': 0}} or {{'session_id': 's-001'}}, "
             f"got {type(options).__name__} {str(options)[:40]}"
         )
-    unknown = sorted(map(str, set(options) - set(RESET_OPTIONS)))
-    if unknown:
-        raise ValueError(f"unknown reset option(s) {', '.join(unknown)}; expected one of {', '.join(RESET_OPTIONS)}")
+    if not options.keys() <= RESET_OPTIONS:
+        unknown = sorted(str(key) for key in options if key not in RESET_OPTIONS)
+        raise ValueError(f"unknown reset option(s) {', '.join(unknown)}; expected one of index, session_id")
     if len(options) > 1:
         raise ValueError("pass either 'session_id' or 'index' to reset, not both")
     return options
@@ -366,6 +367,8 @@ def _reset_options(options: Any) -> Mapping[str, Any]:
 
 def _session_index(value: Any) -> int:
     """A session index: an int (a numpy integer too), never a float or bool silently truncated."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool | np.bool_):
         raise TypeError(f"session index must be an integer, got {value!r}")
     try:
