@@ -42,11 +42,15 @@ CPU_MAX_TOKENS = 2048
 """Default prompt + response budget of the CLI: a 135M-model forward over 2k tokens takes ~6 s on 2 CPU
 cores (8k: ~37 s). The paper's 32768 is for GPUs: pass --max-tokens 32768."""
 
-CPU_DEMO = {"policy": "smollm2", "sessions": "bundled:test", "context": "whole", "limit": 16, "max_tokens": 2048, "max_new_tokens": 96}
+CPU_DEMO = {
+    "policy": "smollm2", "sessions": "bundled:test", "context": "whole", "limit": 16, "max_tokens": 2048,
+    "max_new_tokens": 96, "weights": "fp32", "decoder": "fast",
+}
 """EvalConfig fields of the README's main job: zero-shot SmolLM2-135M on the first 16 steps of the bundled
-test sessions, offline on a CPU (measured on 2 shared cores: 239 s generating one prompt at a time at
-load ~2; 414 s with padded batches of 8 at load ~7). Whole context at 2048 tokens drops earlier pages
-on 12 of those 16 steps. `EvalConfig(**CPU_DEMO, out=...)`."""
+test sessions, offline on a CPU, with the fast decoder (benchmarks/eval_throughput.py times it against
+the generate path it replaced). float32, not int8: int8 changes SmolLM2's greedy answers on nearly every
+step (see agents.models.WEIGHT_FORMATS). Whole context at 2048 tokens drops earlier pages on most of
+those 16 steps. `EvalConfig(**CPU_DEMO, out=...)`."""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ BENCHMARKS: dict[str, str] = {
     "reward_throughput": "benchmarks.reward_throughput",
     "context_building": "benchmarks.context_building",
     "generation": "benchmarks.generation",
+    "eval_throughput": "benchmarks.eval_throughput",
     "grpo_step": "benchmarks.grpo_step",
     "model_floor": "benchmarks.model_floor",
     "lora": "benchmarks.lora",

@@ -1,76 +1,139 @@
-"""Generation throughput of the embedded SmolLM2-135M on CPU: batched (left-padded) against one prompt at a time.
+"""Decoding of the embedded SmolLM2-135M on CPU: each weight format against its floor, int8 against fp32.
 
-Both sides run `HFPolicy.act` on the same observations of the bundled test sessions with the same
-settings (greedy, the CPU budget of `shop-r1 eval`); the batched policy answers them all in one call
-(`batch_size` = number of prompts, similar lengths batched together), the sequential one calls `act`
-once per observation. Rounds alternate between the two sides, so load from other processes hits both.
+Four measurements, in one run:
 
-Throughput counts only the tokens each response really has (up to and including its end of turn,
-never the padding of rows that finished early), per second of wall time; prompt tokens/s is reported
-beside it because on a CPU the prefill of ~1k-token prompts costs more than the decoding. Greedy
-decoding makes both sides produce the same text, which is checked (`outputs_identical`): batching
-must change the speed, not the answers. Not pinned: generation uses both cores, as `shop-r1 eval` does.
+- decode_vs_floor: one decode step of the eval weight format (CPU_DEMO's: fp32) at batch 1,
+  through `agents.decoding` (prefill once, then steps over a preallocated KV cache at a ~1k-token
+  context), against its floor: the format's Linear weight bytes at this machine's weight-streaming
+  speed (`benchmarks.model_floor.streaming_bytes_per_s`, measured in the same run over the fp32
+  model's Linear weights). Seconds per step = (t(33 steps) - t(1 step)) / 32, same prefill, no early
+  stop; the median over rounds. 1.0 would be the memory floor.
+- int8_decode_vs_floor: the same for int8 weights (against int8's smaller floor).
+- batched_vs_sequential: rows decoded per second by a batch of 8 rows against one row at a time, the
+  same steps (the fast decoder batches only the decode steps; the weights are read once per step for
+  every row).
+- greedy agreement of int8 with fp32: the same steps of the bundled test sessions (64; quick 8;
+  latest-step context, 1,024-token budget, up to 64 new tokens), both through the fast decoder;
+  the share of steps whose whole response is identical, and whose parsed action is.
 
-No target: the ratio decides `HFPolicy`'s default. On 2 CPU cores it measured 0.45 (full: 1.5 vs 3.6
-tokens/s) and 0.57 (quick), because a padded batch makes SDPA's prefill use an explicit mask instead of
-its causal kernel (~2x slower) and prefill dominates at ~1.8k-token prompts; so `HFPolicy` generates
-one prompt at a time on CPU and batches on GPU.
+    python -m benchmarks --only generation [--quick]
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from typing import Any
 
-from benchmarks import interleaved_rates, median_ratio, timed
+from benchmarks import timed
 
-def run(quick: bool = False) -> dict[str, Any]:
+ROWS = 8
+DECODE_STEPS = (1, 33)
+
+
+def _decode_seconds(model, rows, steps: int) -> float:
+    """Wall time of `steps` decode steps of `rows` (prefilled) with no row allowed to stop."""
+    from agents.decoding import Sampling, decode
+
+    never = frozenset({-1})  # no token id is -1: every row runs the full `steps`
+    sampling = Sampling(max_new_tokens=steps, stop_ids=never, pad_id=0, greedy=True)
+    start = time.perf_counter()
+    decode(model, rows, sampling)
+    return time.perf_counter() - start
+
+
+def _per_step(model, rows, rounds: int) -> float:
+    """Seconds per decode step of the batch `rows`: the difference of two lengths cancels the setup."""
+    few, many = DECODE_STEPS
+    samples = [(_decode_seconds(model, rows, many) - _decode_seconds(model, rows, few)) / (many - few) for _ in range(rounds)]
+    return statistics.median(samples)
+
+
+def _agreement(models: dict, tokenizer, count: int) -> dict[str, Any]:
     from agents.hf_policy import HFPolicy
-    from agents.models import load_model_and_tokenizer
     from shop_env.loaders import bundled_sessions
     from shop_env.replay_env import observation_at
 
-    count = 2 if quick else 8  # quick: CI-sized
-    max_new_tokens = 16 if quick else 64
-    sessions = bundled_sessions("test")
-    # Latest-step prompts (~0.5-1k tokens) from different sessions and steps: the shape of a `shop-r1 eval` batch.
-    observations = [observation_at(s, min(1, len(s) - 1), "latest") for s in sessions[:count]]
-    (model, tokenizer), load_seconds = timed(lambda: load_model_and_tokenizer("smollm2"))
-    settings = {"greedy": True, "max_new_tokens": max_new_tokens, "max_tokens": 2048}
-    batched = HFPolicy(model, tokenizer, batch_size=count, **settings)
-    sequential = HFPolicy(model, tokenizer, batch_size=1, **settings)
-    answers: dict[str, list] = {}
+    observations = []
+    for session in bundled_sessions("test"):
+        observations += [observation_at(session, index, "latest") for index in range(len(session))]
+        if len(observations) >= count:
+            break
+    observations = observations[:count]
+    settings = {"greedy": True, "max_new_tokens": 64, "max_tokens": 1024, "context": "latest"}
+    answers, seconds = {}, {}
+    for name, model in models.items():
+        answers[name], seconds[name] = timed(lambda model=model: HFPolicy(model, tokenizer, **settings).act(observations))
+    same_text = sum(a.text == b.text for a, b in zip(answers["int8"], answers["fp32"], strict=True))
+    same_action = sum(a.action == b.action for a, b in zip(answers["int8"], answers["fp32"], strict=True))
+    return {
+        "steps": count,
+        "same_text": same_text,
+        "same_action": same_action,
+        "fp32_format_ok": sum(a.action is not None for a in answers["fp32"]),
+        "int8_format_ok": sum(a.action is not None for a in answers["int8"]),
+        "fp32_s": seconds["fp32"],
+        "int8_s": seconds["int8"],
+    }
 
-    def batched_round() -> int:
-        answers["batched"] = batched.act(observations)
-        return sum(output.completion_tokens for output in answers["batched"])
 
-    def sequential_round() -> int:
-        answers["sequential"] = [sequential.act([observation])[0] for observation in observations]
-        return sum(output.completion_tokens for output in answers["sequential"])
+def run(quick: bool = False) -> dict[str, Any]:
+    import torch
 
-    rates = interleaved_rates({"batched": batched_round, "sequential": sequential_round}, rounds=1 if quick else 2, warmup=False)
-    prompt_tokens = sum(output.prompt_tokens for output in answers["batched"])
-    completion_tokens = rates["batched"].items
-    identical = [a.text for a in answers["batched"]] == [s.text for s in answers["sequential"]]
-    seconds = {name: completion_tokens / rate.best for name, rate in rates.items()}
+    from agents.decoding import prefill
+    from agents.evaluate import CPU_DEMO
+    from agents.models import WEIGHT_FORMATS, load_model_and_tokenizer
+    from benchmarks.model_floor import _page_tokens, streaming_bytes_per_s, weight_bytes
+
+    chosen = CPU_DEMO["weights"]
+    models = {}
+    for weights in WEIGHT_FORMATS:
+        models[weights], tokenizer = load_model_and_tokenizer("smollm2", weights=weights)
+    rounds = 3 if quick else 5
+    bandwidth = streaming_bytes_per_s(models["fp32"], rounds=rounds)
+    prompt = _page_tokens(tokenizer, 1024)
+    step_seconds, floor = {}, {}
+    with torch.inference_mode():
+        for weights, model in models.items():
+            one = prefill(model, prompt)
+            step_seconds[weights] = _per_step(model, [one], rounds)
+            floor[weights] = weight_bytes(model) / bandwidth
+        batch_step_seconds = _per_step(models[chosen], [prefill(models[chosen], prompt)] * ROWS, rounds)
+    agreement = _agreement(models, tokenizer, 8 if quick else 64)
     return {
         "benchmark": "generation",
-        "ratios": {"batched_vs_sequential": median_ratio(rates["batched"], rates["sequential"])},
+        "ratios": {
+            "decode_vs_floor": round(floor[chosen] / step_seconds[chosen], 3),
+            "batched_vs_sequential": round(ROWS * step_seconds[chosen] / batch_step_seconds, 3),
+            "int8_decode_vs_floor": round(floor["int8"] / step_seconds["int8"], 3),
+            "int8_greedy_same_text": round(agreement["same_text"] / agreement["steps"], 3),
+        },
+        "targets": {"decode_vs_floor": 0.5},
         "numbers": {
-            "batched_tokens_per_s": round(rates["batched"].best, 2),
-            "sequential_tokens_per_s": round(rates["sequential"].best, 2),
-            "batched_prompt_tokens_per_s": round(prompt_tokens / seconds["batched"], 1),
-            "sequential_prompt_tokens_per_s": round(prompt_tokens / seconds["sequential"], 1),
-            "prompts": count,
-            "prompt_tokens_mean": round(prompt_tokens / count, 1),
-            "completion_tokens_mean": round(completion_tokens / count, 1),
-            "max_new_tokens": max_new_tokens,
-            "outputs_identical": int(identical),
-            "model_load_s": round(load_seconds, 2),
+            "eval_weights": chosen,
+            **{f"{weights}_decode_ms_per_step": round(value * 1e3, 2) for weights, value in step_seconds.items()},
+            **{f"{weights}_floor_ms_per_step": round(value * 1e3, 2) for weights, value in floor.items()},
+            **{f"{weights}_weight_mb": round(weight_bytes(model) / 1e6, 1) for weights, model in models.items()},
+            "streaming_gb_per_s": round(bandwidth / 1e9, 2),
+            f"batch{ROWS}_ms_per_step": round(batch_step_seconds * 1e3, 2),
+            f"batch{ROWS}_tokens_per_s": round(ROWS / batch_step_seconds, 1),
+            "context_tokens": len(prompt),
+            **{f"agreement/{key}": round(value, 1) if isinstance(value, float) else value for key, value in agreement.items()},
+            "threads": torch.get_num_threads(),
         },
         "notes": (
-            f"SmolLM2-135M-Instruct (float32, de-quantized from the embedded GGUF), greedy, {count} latest-step "
-            f"prompts of the bundled test sessions, up to {max_new_tokens} new tokens each; tokens/s counts "
-            "generated tokens up to each response's end of turn, per second of wall time (best round)."
+            f"SmolLM2-135M-Instruct; decode at a {len(prompt)}-token context through agents.decoding, greedy, median of "
+            f"{rounds} rounds of (t{DECODE_STEPS[1]} - t{DECODE_STEPS[0]}) / {DECODE_STEPS[1] - DECODE_STEPS[0]}; the eval "
+            f"format is {chosen} (agents.evaluate.CPU_DEMO); floor = the format's Linear weight bytes / weight-streaming "
+            f"bandwidth (fp32 mat-vec over the model's Linear weights, same run); batched: {ROWS} rows of the eval format. "
+            f"Agreement: {agreement['steps']} bundled test steps, latest-step context, 1,024-token budget, greedy, "
+            "up to 64 new tokens, fp32 and int8 both through the fast decoder."
         ),
     }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -31,7 +31,7 @@ causal half: 36 GFLOP at 1,024 tokens, 13-17% on top of the counted forward).
   shortest step-0 prompt of the bundled test sessions), from calls with max_new_tokens 1 and 33 in the
   same round: (t33 - t1) / (n33 - n1) with n the tokens really generated; floor: the format's Linear
   weight bytes at streaming speed (the KV-cache read is left out). Median round.
-- grpo_step: one optimizer step of the default Shop-R1 GRPO trainer (`benchmarks.grpo_step`'s with_sc
+- grpo_step: one optimizer step of the default Shop-R1 GRPO trainer (`benchmarks.grpo_step`'s ours
   variant) on one bundled training prompt cut to Lp tokens (`grpo_rows`; quick 256, full 1,024), G = 4
   completions of mean length Lc (at most 16 / 64), U = Lp + G Lc unique tokens:
   policy forward + backward 6 N U and reference forward 2 N U (the LM head on the G Lc completion
@@ -308,11 +308,11 @@ def _grpo_step(quick: bool) -> dict[str, Any]:
         model=MODEL, max_steps=1, num_generations=GROUP, prompts_per_step=1, micro_batch_size=GROUP,
         max_context_tokens=prompt_tokens + new_tokens, max_completion_tokens=new_tokens, learning_rate=1e-6,
     )
-    seconds, mean_length = _one_step("with_sc", MODEL, rows, config, seed=0)
+    step = _one_step("ours", config, rows, seed=0)
     return {
-        "seconds": seconds,
+        "seconds": step["seconds"],
         "prompt_tokens": rows[0]["prompt_tokens"],
-        "completion_tokens_mean": mean_length,
+        "completion_tokens_mean": step["length"],
         "max_new_tokens": new_tokens,
         "group": GROUP,
     }

@@ -90,47 +90,87 @@ def small_config(out: Path, **overrides) -> GRPORunConfig:
     return GRPORunConfig(**{**values, **overrides})
 
 
-@pytest.fixture(scope="module")
-def two_steps(tiny, rows, tmp_path_factory):
-    """Two GRPO steps; records, per generate call, the trainer's self-certainty and the direct computation."""
+def direct_certainty(model, tokenizer, prompt_ids: list[int], completion_ids: list[int], temperature: float) -> float | None:
+    """Self-certainty of one completion from a separate forward over prompt + completion (not the LM head module,
+    so the trainer's hook on it cannot see this pass)."""
+    with torch.no_grad():
+        hidden = model.model(input_ids=torch.tensor([prompt_ids + completion_ids])).last_hidden_state  # (1, P + T, H)
+        logits = torch.nn.functional.linear(hidden, model.lm_head.weight)  # (1, P + T, V)
+    completion_logits = logits[:, len(prompt_ids) - 1 : -1]  # (1, T, V): position t predicts completion token t
+    text = tokenizer.decode(completion_ids, skip_special_tokens=True)
+    mask = torch.tensor([rationale_mask_for(tokenizer, text, completion_ids)], dtype=torch.bool)
+    return float(self_certainty(completion_logits, mask, temperature)[0]) if mask.any() else None
+
+
+class ForceByStep(LogitsProcessor):
+    """The fast decoder's counterpart of ForceResponses: row i emits RESPONSES[i % 2], counting decode steps."""
+
+    def __init__(self, tokenizer):
+        self.targets = [tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for text in RESPONSES]
+        self.position = 0
+
+    def __call__(self, input_ids, scores):
+        forced = torch.full_like(scores, -float("inf"))
+        for row in range(scores.shape[0]):
+            target = self.targets[row % len(self.targets)]
+            forced[row, target[min(self.position, len(target) - 1)]] = 0.0
+        self.position += 1
+        return forced
+
+
+def _two_steps(tmp_path_factory, rows, *, shared_prefix: bool):
+    """Two GRPO steps with steered responses; records, per rollout, the trainer's self-certainty and the direct one."""
+    import training.grpo
+    from agents.decoding import Sampling
     from agents.models import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer("tiny-random")  # a fresh copy: training changes its weights
-    config = small_config(tmp_path_factory.mktemp("grpo"))
+    config = small_config(tmp_path_factory.mktemp("grpo"), shared_prefix=shared_prefix)
     run_dir = RunDir(config.out)
     direct: list[list[float | None]] = []
 
-    def on_generate(inputs, output):
+    def on_generate(inputs, output):  # TRL's plain path: left-padded prompts, then the completions
         prompt_length = inputs["input_ids"].shape[1]
-        with torch.no_grad():
-            attention = torch.cat([inputs["attention_mask"], torch.ones_like(output[:, prompt_length:])], dim=1)
-            hidden = model.model(input_ids=output, attention_mask=attention).last_hidden_state  # (B, P + T, H)
-            # F.linear, not model.lm_head(...): the trainer's hook on the LM head must not see this extra forward
-            logits = torch.nn.functional.linear(hidden, model.lm_head.weight)  # (B, P + T, V)
-        completion_logits = logits[:, prompt_length - 1 : -1]  # (B, T, V): position t predicts completion token t
         values = []
         for row in range(output.shape[0]):
+            prompt = output[row, :prompt_length][inputs["attention_mask"][row].bool()].tolist()
             ids = output[row, prompt_length:].tolist()
             ids = ids[: ids.index(tokenizer.eos_token_id) + 1] if tokenizer.eos_token_id in ids else ids
-            mask = torch.zeros(1, completion_logits.shape[1], dtype=torch.bool)
-            mask[0, : len(ids)] = torch.tensor(rationale_mask_for(tokenizer, tokenizer.decode(ids, skip_special_tokens=True), ids))
-            values.append(float(self_certainty(completion_logits[row : row + 1], mask, config.temperature)[0]) if mask.any() else None)
+            values.append(direct_certainty(model, tokenizer, prompt, ids, config.temperature))
         direct.append(values)
 
-    steer_to_valid_responses(model, tokenizer, on_generate)
-    metrics, callbacks = run_callbacks(run_dir)
-    trainer = build_trainer(config, run_dir, model, tokenizer, to_dataset(rows), callbacks)
-    in_trainer: list[list[float | None]] = []
-    original = trainer.rationale_certainty
+    with pytest.MonkeyPatch.context() as patch:
+        if shared_prefix:
+            generate = training.grpo.generate_completions
 
-    def recording(completion_ids):
-        values = original(completion_ids)
-        in_trainer.append(values)
-        return values
+            def steered(model_, prompt_ids, sampling, **kwargs):
+                decoded = generate(model_, prompt_ids, sampling, **kwargs)
+                direct.append([direct_certainty(model, tokenizer, list(p), d.token_ids, config.temperature)
+                               for p, d in zip(prompt_ids, decoded, strict=True)])
+                return decoded
 
-    trainer.rationale_certainty = recording
-    trainer.train()
+            patch.setattr(training.grpo, "generate_completions", steered)
+            patch.setattr(Sampling, "warpers", lambda self: LogitsProcessorList([ForceByStep(tokenizer)]))
+        else:
+            steer_to_valid_responses(model, tokenizer, on_generate)
+        metrics, callbacks = run_callbacks(run_dir)
+        trainer = build_trainer(config, run_dir, model, tokenizer, to_dataset(rows), callbacks)
+        in_trainer: list[list[float | None]] = []
+        original = trainer.rationale_certainty
+
+        def recording(completion_ids):
+            values = original(completion_ids)
+            in_trainer.append(values)
+            return values
+
+        trainer.rationale_certainty = recording
+        trainer.train()
     return run_dir, direct, in_trainer
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["shared_prefix", "plain_trl"])
+def two_steps(request, rows, tmp_path_factory):
+    return _two_steps(tmp_path_factory, rows, shared_prefix=request.param)
 
 
 def test_two_grpo_steps_write_every_component(two_steps):
