@@ -27,9 +27,9 @@ BASELINES: dict[str, dict[str, Any]] = {
 """Table 2's RL baseline: the sparse binary action reward alone (no format reward, no self-certainty)."""
 
 # The embedded SmolLM2-135M on a shared 2-core CPU, measured here: a forward + backward over 1,450 tokens
-# took 35 s under load, so the context window is 1,024 tokens (the instructions take ~700 of them,
-# leaving the page ~200: it is cut) and a GRPO step (1 prompt x 4 completions + the reference forward)
-# takes minutes. The learning rates are raised from the paper's, which are tuned for 3B models and
+# took 35 s under load, so the context window is 1,024 tokens (the fixed instructions take ~250 of them)
+# and a GRPO step (1 prompt x 4 completions + the reference forward, the prompt computed once per group)
+# takes tens of seconds. The learning rates are raised from the paper's, which are tuned for 3B models and
 # hundreds of steps: at 1e-7, 8 GRPO steps move a 135M model by nothing measurable, and 12 SFT steps
 # need more than 2e-5 to learn the response format. Every stage uses the same 96 response tokens, so
 # SFT, GRPO and evaluation build the same prompts.
@@ -44,8 +44,10 @@ SFT_PRESETS: dict[str, dict[str, Any]] = {
 GRPO_PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {**_CPU_COMMON, "max_steps": 8, "learning_rate": 2e-6, "num_generations": 4, "prompts_per_step": 1,
             "micro_batch_size": 4, "save_steps": 2},
+    # micro_batch_size = G: a micro-batch is one whole group, so shared-prefix GRPO computes its 32k prompt
+    # once; it holds one prompt + 8 responses (~35k tokens), about the paper's per-device batch of one sequence.
     "paper": {"model": "Qwen/Qwen2.5-3B-Instruct", "max_context_tokens": 32_768, "bf16": True,
-              "gradient_checkpointing": True},
+              "gradient_checkpointing": True, "micro_batch_size": 8},
 }
 
 Config = TypeVar("Config")
