@@ -10,6 +10,10 @@ the work is laid out, for reasons measured on 2 CPU cores with SmolLM2-135M (ben
 - `DynamicCache` concatenates the whole KV cache again at every decode step (76% of a step at a 1k
   context). Here the batch's cache is allocated once (`PreallocatedLayer`) and a step writes one
   position in place.
+- transformers' SDPA attention repeats every KV head once per query head whenever a mask is given (as
+  a padded batch needs), copying the whole cache at every step; SDPA can share the KV heads itself
+  (`enable_gqa`), which decode steps here use (SmolLM2's 3 KV heads for 9 query heads, 5 rows x 2k
+  positions: 2.6 ms per layer instead of 14).
 - Prompts share beginnings: the instructions, in whole-session context the earlier pages, and in
   GRPO the G samples of one prompt. `prefill(..., reuse=)` keeps the KV of the longest common prefix
   with an earlier prompt, and `decode` starts as many rows from one prefilled prompt as it is given.
@@ -21,11 +25,12 @@ that step's full next-token logits at the sampling temperature (`shop_env.self_c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-from transformers import DynamicCache
+from transformers import AttentionInterface, DynamicCache
 from transformers.cache_utils import Cache, DynamicLayer
 from transformers.generation.logits_process import (
     LogitsProcessorList,
@@ -34,6 +39,7 @@ from transformers.generation.logits_process import (
     TopKLogitsWarper,
     TopPLogitsWarper,
 )
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
 from shop_env.self_certainty import self_certainty
 
@@ -113,6 +119,41 @@ def check_supported(model) -> None:
             f"sliding window {getattr(config, 'sliding_window', None)}); use transformers' generate instead "
             "(HFPolicy(decoder='generate'), or the plain TRL path in GRPO)"
         )
+
+
+SDPA_SHARED_KV = "shop_r1_sdpa_shared_kv"
+"""The attention implementation decode steps run under when the model uses transformers' SDPA."""
+
+
+def _sdpa_shared_kv(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
+    """transformers' SDPA attention for one new position per row, the KV heads shared inside SDPA (`enable_gqa`).
+
+    (B, H, 1, D) queries against (B, KV, T, D) keys and values under a (B, 1, 1, T) padding mask; returns
+    (B, 1, H, D) as transformers' attention functions do.
+    """
+    out = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=attention_mask, scale=scaling, enable_gqa=query.shape[1] != key.shape[1]
+    )
+    return out.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(SDPA_SHARED_KV, _sdpa_shared_kv)
+ALL_MASK_ATTENTION_FUNCTIONS.register(SDPA_SHARED_KV, sdpa_mask)
+
+
+@contextmanager
+def _decode_attention(model) -> Iterator[None]:
+    """Run the block's forwards with `_sdpa_shared_kv` in place of transformers' SDPA (other kinds are kept)."""
+    config = model.config
+    previous = config._attn_implementation
+    if previous != "sdpa":
+        yield
+        return
+    config._attn_implementation = SDPA_SHARED_KV
+    try:
+        yield
+    finally:
+        config._attn_implementation = previous
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -221,13 +262,14 @@ def decode(model, rows: Sequence[Prefilled], sampling: Sampling, *, with_certain
         unfinished &= ~torch.isin(chosen, stop_ids)
         if not unfinished.any() or step + 1 == sampling.max_new_tokens:
             break
-        out = model(
-            input_ids=chosen[:, None],
-            attention_mask=attention[:, : width + step + 1] if padded else None,
-            position_ids=(lengths + step)[:, None],
-            past_key_values=cache,
-            use_cache=True,
-        )
+        with _decode_attention(model):
+            out = model(
+                input_ids=chosen[:, None],
+                attention_mask=attention[:, : width + step + 1] if padded else None,
+                position_ids=(lengths + step)[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            )
         logits = out.logits[:, -1].float()
     generated = torch.stack(tokens, dim=1).tolist()  # (B, T)
     per_position = torch.stack(certainty, dim=1).cpu() if with_certainty else None  # (B, T)
