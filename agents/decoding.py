@@ -143,7 +143,8 @@ ALL_MASK_ATTENTION_FUNCTIONS.register(SDPA_SHARED_KV, sdpa_mask)
 
 @contextmanager
 def _decode_attention(model) -> Iterator[None]:
-    """Run the block's forwards with `_sdpa_shared_kv` in place of transformers' SDPA (other kinds are kept)."""
+    """Run the block's forwards (decode steps only) with `_sdpa_shared_kv` in place of transformers' SDPA
+    (other attention kinds are kept)."""
     config = model.config
     previous = config._attn_implementation
     if previous != "sdpa":
@@ -249,20 +250,20 @@ def decode(model, rows: Sequence[Prefilled], sampling: Sampling, *, with_certain
     tokens: list[torch.Tensor] = []
     certainty: list[torch.Tensor] = []
     no_ids = torch.empty(len(rows), 0, dtype=torch.long, device=device)  # the warpers used here ignore input ids
-    for step in range(sampling.max_new_tokens):
-        if with_certainty:
-            everywhere = torch.ones(len(rows), 1, dtype=torch.bool, device=device)
-            certainty.append(self_certainty(logits[:, None, :], everywhere, sampling.temperature))  # (B,)
-        if sampling.greedy:
-            chosen = logits.argmax(dim=-1)
-        else:
-            chosen = torch.multinomial(torch.softmax(warpers(no_ids, logits), dim=-1), num_samples=1).squeeze(1)
-        chosen = torch.where(unfinished, chosen, sampling.pad_id)
-        tokens.append(chosen)
-        unfinished &= ~torch.isin(chosen, stop_ids)
-        if not unfinished.any() or step + 1 == sampling.max_new_tokens:
-            break
-        with _decode_attention(model):
+    everywhere = torch.ones(len(rows), 1, dtype=torch.bool, device=device)  # one position per row and step
+    with _decode_attention(model):
+        for step in range(sampling.max_new_tokens):
+            if with_certainty:
+                certainty.append(self_certainty(logits[:, None, :], everywhere, sampling.temperature))  # (B,)
+            if sampling.greedy:
+                chosen = logits.argmax(dim=-1)
+            else:
+                chosen = torch.multinomial(torch.softmax(warpers(no_ids, logits), dim=-1), num_samples=1).squeeze(1)
+            chosen = torch.where(unfinished, chosen, sampling.pad_id)
+            tokens.append(chosen)
+            unfinished &= ~torch.isin(chosen, stop_ids)
+            if not unfinished.any() or step + 1 == sampling.max_new_tokens:
+                break
             out = model(
                 input_ids=chosen[:, None],
                 attention_mask=attention[:, : width + step + 1] if padded else None,
@@ -270,7 +271,7 @@ def decode(model, rows: Sequence[Prefilled], sampling: Sampling, *, with_certain
                 past_key_values=cache,
                 use_cache=True,
             )
-        logits = out.logits[:, -1].float()
+            logits = out.logits[:, -1].float()
     generated = torch.stack(tokens, dim=1).tolist()  # (B, T)
     per_position = torch.stack(certainty, dim=1).cpu() if with_certainty else None  # (B, T)
     decoded = []

@@ -11,7 +11,7 @@ repetition penalty, for instance) do not silently change the paper's setting. Tw
 - `fast` (the default, `agents.decoding`): each prompt is prefilled on its own, reusing the KV of the
   prefix it shares with the previous prompt of the call (prompts are taken in token order, so the
   instructions and shared history are computed once), then `batch_size` rows decode together over a
-  preallocated cache. With `load_model_and_tokenizer(..., weights="int8")` this is the CPU eval path.
+  preallocated cache.
 - `generate`: transformers' `generate` on left-padded batches, the reference (and the baseline of
   benchmarks/eval_throughput.py).
 
@@ -35,7 +35,7 @@ from agents.context_builder import CONTEXT_MODES, DEFAULT_MAX_TOKENS, BuiltPromp
 from agents.decoding import Prefilled, Sampling, check_supported, decode, prefill
 from agents.models import EMBEDDED_MODEL, load_model_and_tokenizer
 from agents.policies import PolicyOutput
-from shop_env.self_certainty import rationale_mask_for, self_certainty
+from shop_env.self_certainty import rationale_mask_for, rationale_mean, self_certainty
 
 logger = logging.getLogger(__name__)
 
@@ -263,10 +263,7 @@ class HFPolicy:
         outputs = []
         for prompt, row in zip(prompts, decoded, strict=True):
             text = self.tokenizer.decode(row.token_ids, skip_special_tokens=True)
-            certainty = None
-            if row.certainty is not None:
-                mask = torch.tensor(rationale_mask_for(self.tokenizer, text, token_ids=row.token_ids), dtype=torch.bool)
-                certainty = float(row.certainty[mask].mean()) if mask.any() else None
+            certainty = None if row.certainty is None else rationale_mean(self.tokenizer, row.token_ids, row.certainty)
             outputs.append(
                 PolicyOutput.from_text(
                     text, self_certainty=certainty, prompt_tokens=prompt.n_tokens,

@@ -186,6 +186,16 @@ def rationale_mask_for(
     return rationale_token_mask(response_text, offsets)
 
 
+def rationale_mean(tokenizer, token_ids: Sequence[int], per_position: torch.Tensor) -> float | None:
+    """Mean of `per_position` (one self-certainty per generated token, (T,)) over the rationale's tokens.
+
+    None when the response has no rationale tokens to score (it failed the format, or the rationale is empty).
+    """
+    text = tokenizer.decode(list(token_ids), skip_special_tokens=True)
+    mask = torch.as_tensor(rationale_mask_for(tokenizer, text, token_ids), dtype=torch.bool)  # (T,)
+    return float(per_position[mask].mean()) if mask.any() else None
+
+
 def _common_prefix_length(a: str, b: str) -> int:
     """Length of the shared prefix: a byte-level token cut mid-character decodes to U+FFFD."""
     if b.startswith(a):

@@ -33,7 +33,7 @@ from agents.decoding import Sampling, check_supported
 
 from shop_env.response_format import parse_response
 from shop_env.rewards import RewardConfig, score_response
-from shop_env.self_certainty import rationale_mask_for, self_certainty
+from shop_env.self_certainty import rationale_mean, self_certainty
 from training.data import PromptBudget, rl_rows, select_steps, to_dataset
 from training.lora import ALL_LINEAR, check_lora_fields, check_reference_policy, lora_config
 from training.run_dir import RunDir, finish_run, run_callbacks, run_trainer, trainer_run_args
@@ -292,13 +292,10 @@ class ShopR1GRPOTrainer(GRPOTrainer):
         """Mean KL(U || p) over each completion's rationale tokens; None when there is no rationale to score."""
         if self._rollout_certainty is None or len(self._rollout_certainty) != len(completion_ids):
             raise RuntimeError("no per-position self-certainty recorded for this batch of completions")
-        values: list[float | None] = []
-        tokenizer = self.processing_class
-        for ids, per_position in zip(completion_ids, self._rollout_certainty, strict=True):
-            text = tokenizer.decode(ids, skip_special_tokens=True)  # the text TRL hands the reward
-            mask = torch.as_tensor(rationale_mask_for(tokenizer, text, ids), dtype=torch.bool)  # (T,)
-            values.append(float(per_position[mask].mean()) if mask.any() else None)
-        return values
+        return [
+            rationale_mean(self.processing_class, ids, per_position)
+            for ids, per_position in zip(completion_ids, self._rollout_certainty, strict=True)
+        ]
 
     def _get_per_token_logps_and_entropies(
         self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False,
