@@ -6,9 +6,13 @@
 
 Every step of every session is predicted teacher-forced (the human's next page follows whatever the
 policy said), through the replay env `ShopR1/SessionReplay-v0`, so the reward breakdowns are the
-env's own. Several sessions advance in lockstep, one env each, so an LLM policy answers a batch of
-observations at once; each env's observation (including `last_action_error` from that session's
-previous response) is exactly what stepping it alone would give.
+env's own. An LLM policy answers a batch of observations at once, laid out in one of two ways:
+- A policy that does not read `last_action_error` (`uses_last_action_error = False`, as every built-in
+  one) knows each observation before the step ahead of it is scored, so a batch holds the next steps in
+  order, several from one session: a 16-step demo over 5 sessions is 2 batches of 8, not 6 of 1-5.
+- Any other policy gets several sessions advanced in lockstep, one env each, so each env's observation
+  (including `last_action_error` from that session's previous response) is exactly what stepping it
+  alone would give.
 
 Outputs in `--out`:
 - `metrics.json`: exact_acc, type_acc, type_macro_f1, per_type, confusion, counts (fractions in [0, 1]),
@@ -169,8 +173,9 @@ def evaluate_policy(
 ) -> dict[str, Any]:
     """Replay `sessions` with `policy`; returns {"metrics": ..., "predictions": [...]}.
 
-    `batch_size` sessions advance together, one replay env each, and their current observations go
-    to `policy.act` as one batch. `on_step` sees each prediction record as it is made.
+    Each `policy.act` call gets up to `batch_size` observations: the next steps in order when the
+    policy sets `uses_last_action_error = False`, else one step of each of `batch_size` sessions
+    (see the module docstring). `on_step` sees each prediction record as it is made.
     """
     import gymnasium as gym
 
@@ -186,41 +191,80 @@ def evaluate_policy(
     total_steps = sum(count for _, count in plan)
     records: list[dict[str, Any]] = []
     idle_envs: list[gym.Env] = []
-    active: list[dict[str, Any]] = []  # {"env", "observation", "order", "left"}
-    queue = list(enumerate(plan))[::-1]
+
+    def start(order: int) -> tuple[gym.Env, dict]:
+        env = idle_envs.pop() if idle_envs else gym.make(ENV_ID, sessions=planned_sessions, context=context, reward_config=config)
+        return env, env.reset(options={"index": order})[0]
+
+    def act(observations: list[dict]) -> list[Any]:
+        outputs = policy.act(observations)
+        if len(outputs) != len(observations):
+            raise RuntimeError(f"{type(policy).__name__}.act returned {len(outputs)} outputs for {len(observations)} observations")
+        return outputs
+
+    def score(env: gym.Env, order: int, output: Any) -> tuple[dict, bool]:
+        """Step `env` with `output`, record it; returns the next observation and whether the session ended."""
+        observation, reward, terminated, truncated, info = env.step(
+            {"response": output.text, "self_certainty": output.self_certainty}
+        )
+        record = _record(order, info, output, reward)
+        records.append(record)
+        if on_step is not None:
+            on_step(record)
+        return observation, terminated or truncated
+
     started = time.perf_counter()
     with _progress_bar(progress, total_steps) as advance:
-        while active or queue:
-            while len(active) < batch_size and queue:
-                order, (session, count) = queue.pop()
-                env = idle_envs.pop() if idle_envs else gym.make(ENV_ID, sessions=planned_sessions, context=context, reward_config=config)
-                observation, _ = env.reset(options={"index": order})
-                active.append({"env": env, "observation": observation, "order": order, "left": count})
-            outputs = policy.act([slot["observation"] for slot in active])
-            if len(outputs) != len(active):
-                raise RuntimeError(f"{type(policy).__name__}.act returned {len(outputs)} outputs for {len(active)} observations")
-            still_active = []
-            for slot, output in zip(active, outputs, strict=True):
-                observation, reward, terminated, truncated, info = slot["env"].step(
-                    {"response": output.text, "self_certainty": output.self_certainty}
-                )
-                record = _record(slot["order"], info, output, reward)
-                records.append(record)
-                if on_step is not None:
-                    on_step(record)
-                slot["left"] -= 1
-                if terminated or truncated or slot["left"] == 0:
-                    idle_envs.append(slot["env"])
-                else:
-                    slot["observation"] = observation
-                    still_active.append(slot)
-            active = still_active
-            advance(len(outputs), records)
+        if getattr(policy, "uses_last_action_error", True):
+            _lockstep(plan, batch_size, start, act, score, idle_envs, lambda n: advance(n, records))
+        else:
+            _in_step_order(plan, batch_size, context, start, act, score, idle_envs, lambda n: advance(n, records))
     for env in idle_envs:
         env.close()
     seconds = time.perf_counter() - started
     records.sort(key=lambda record: (record.pop("_order"), record["step"]))
     return {"metrics": summarize(records, config, seconds=seconds), "predictions": records}
+
+
+def _lockstep(plan, batch_size, start, act, score, idle_envs, advance) -> None:
+    """`batch_size` sessions at a time, one step each per batch: each env's feedback reaches its policy."""
+    active: list[dict[str, Any]] = []  # {"env", "observation", "order", "left"}
+    queue = list(enumerate(plan))[::-1]
+    while active or queue:
+        while len(active) < batch_size and queue:
+            order, (_, count) = queue.pop()
+            env, observation = start(order)
+            active.append({"env": env, "observation": observation, "order": order, "left": count})
+        outputs = act([slot["observation"] for slot in active])
+        still_active = []
+        for slot, output in zip(active, outputs, strict=True):
+            slot["observation"], ended = score(slot["env"], slot["order"], output)
+            slot["left"] -= 1
+            if ended or slot["left"] == 0:
+                idle_envs.append(slot["env"])
+            else:
+                still_active.append(slot)
+        active = still_active
+        advance(len(outputs))
+
+
+def _in_step_order(plan, batch_size, context, start, act, score, idle_envs, advance) -> None:
+    """Every planned step in order, `batch_size` per batch, observations built ahead (`observation_at`);
+    each session's env then scores its steps in order, so rewards and records are the env's own."""
+    from shop_env.replay_env import observation_at
+
+    steps = [(order, session, index) for order, (session, count) in enumerate(plan) for index in range(count)]
+    envs: dict[int, gym.Env] = {}
+    for begin in range(0, len(steps), batch_size):
+        chunk = steps[begin : begin + batch_size]
+        outputs = act([observation_at(session, index, context) for _, session, index in chunk])
+        for (order, _, index), output in zip(chunk, outputs, strict=True):
+            if index == 0:
+                envs[order] = start(order)[0]
+            score(envs[order], order, output)
+            if index == plan[order][1] - 1:
+                idle_envs.append(envs.pop(order))
+        advance(len(outputs))
 
 
 def _record(order: int, info: dict[str, Any], output: Any, reward: float) -> dict[str, Any]:

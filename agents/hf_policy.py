@@ -125,6 +125,9 @@ def prompts_within_budget(
 class HFPolicy:
     """A transformers causal LM answering observations in batches (see the module docstring)."""
 
+    uses_last_action_error = False
+    """Its prompts leave the env's feedback out (agents/prompts.py), so evaluation may batch steps ahead."""
+
     def __init__(
         self,
         model: str | os.PathLike | Any = EMBEDDED_MODEL,

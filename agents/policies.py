@@ -63,7 +63,12 @@ class PolicyOutput:
 
 @runtime_checkable
 class Policy(Protocol):
-    """Anything that answers a batch of observations."""
+    """Anything that answers a batch of observations.
+
+    A policy may also set `uses_last_action_error = False` to say its answers never depend on the env's
+    feedback; evaluation then batches several steps of one session together (agents/evaluate.py).
+    Without it, evaluation assumes the feedback matters and advances sessions in lockstep.
+    """
 
     def act(self, observations: list[dict]) -> list[PolicyOutput]: ...
 
@@ -74,6 +79,8 @@ def _respond(rationale: str, action: Action) -> PolicyOutput:
 
 class OraclePolicy:
     """Answers with the human's own rationale and action: every metric's upper bound, and a check of the pipeline."""
+
+    uses_last_action_error = False
 
     def __init__(self, sessions: Sequence[Session]):
         self._steps = {
@@ -97,6 +104,8 @@ class OraclePolicy:
 
 class TerminatePolicy:
     """Always leaves the site: the majority-class-style floor."""
+
+    uses_last_action_error = False
 
     def act(self, observations: list[dict]) -> list[PolicyOutput]:
         return [_respond("I've seen enough, so I'm leaving.", Action(TERMINATE)) for _ in observations]
@@ -131,6 +140,8 @@ class RandomValidPolicy:
     Text inputs get a type_and_submit with one to three words from the page. The draw is seeded per
     (seed, session, step), so results do not depend on batching or order.
     """
+
+    uses_last_action_error = False
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -188,6 +199,8 @@ class HeuristicPolicy:
     button outside a result list, add; before any search, search; on a results page, open the first
     result; otherwise leave.
     """
+
+    uses_last_action_error = False
 
     def act(self, observations: list[dict]) -> list[PolicyOutput]:
         return [self._decide(observation) for observation in observations]

@@ -24,6 +24,9 @@ VLLM_INSTALL = "pip install vllm"
 class VLLMPolicy:
     """A model served by an in-process vLLM engine; `act` generates a whole batch at once."""
 
+    uses_last_action_error = False
+    """Its prompts leave the env's feedback out (agents/prompts.py), so evaluation may batch steps ahead."""
+
     def __init__(self, model: str | os.PathLike = EMBEDDED_MODEL, **settings: Any):
         unknown = set(settings) - SETTING_NAMES
         if unknown:

@@ -6,13 +6,13 @@ whole-session context, a 2,048-token budget, up to 96 new tokens, T = 0.6 sampli
 
 - hf_sequential (the baseline: `make demo` before the fast path): float32 weights, transformers'
   `generate`, one prompt at a time;
-- fast (what `make demo` runs now): CPU_DEMO's weight format and decoder: int8 weights, each prompt
-  prefilled on its own with prefix reuse, the batch decoded together.
+- fast (what `make demo` runs now): CPU_DEMO's weight format (float32) and decoder: batches of the next
+  steps in order (the policy does not read the env's feedback), each prompt prefilled on its own with
+  prefix reuse, the batch decoded together.
 
 The ratio is steps per second of wall time, fast over baseline. Sampling makes the two sides' texts
 differ, so the tokens each generated are reported beside it (a side that wrote longer answers did more
-work); benchmarks/generation.py measures how often int8's greedy answers equal float32's. Rounds
-alternate the order of the sides; `--quick` evaluates 4 steps with up to 32 new tokens.
+work). `--quick` evaluates 4 steps with up to 32 new tokens.
 
     python -m benchmarks --only eval_throughput [--quick]
 """

@@ -1,4 +1,4 @@
-"""Evaluation: teacher-forced replay in lockstep batches, metrics, files, the sweep and the CLI."""
+"""Evaluation: teacher-forced replay in batches (steps ahead, or sessions in lockstep), metrics, files, the sweep and the CLI."""
 
 import json
 
@@ -52,6 +52,43 @@ def test_lockstep_batches_equal_stepping_each_env_alone(batch_size):
     result = evaluate_policy(EchoPolicy(), SESSIONS, batch_size=batch_size, progress=False)
     assert [r["text"] for r in result["predictions"]] == _manual_replay(EchoPolicy(), SESSIONS)
     assert any("previous error: not one JSON object" in r["text"] for r in result["predictions"])
+
+
+class BatchSpy(RandomValidPolicy):
+    """RandomValidPolicy (feedback-blind, seeded per step) that records the batches it is handed."""
+
+    def __init__(self):
+        super().__init__(seed=3)
+        self.batches = []
+
+    def act(self, observations):
+        self.batches.append([(o["session_id"], int(o["step_index"])) for o in observations])
+        return super().act(observations)
+
+
+def test_feedback_blind_policies_get_the_next_steps_in_order_and_the_same_records(fixture_sessions):
+    """uses_last_action_error = False: batches of the next steps in order, several per session, and the
+    same records (rewards included) as the lockstep schedule a feedback-reading policy gets."""
+    ahead = BatchSpy()
+    result = evaluate_policy(ahead, fixture_sessions, batch_size=4, progress=False)
+    planned = [(s.session_id, i) for s in fixture_sessions for i in range(len(s))]
+    assert [step for batch in ahead.batches for step in batch] == planned
+    assert [len(batch) for batch in ahead.batches] == [4, 4, 1]
+    lockstep = BatchSpy()
+    lockstep.uses_last_action_error = True
+    reference = evaluate_policy(lockstep, fixture_sessions, batch_size=4, progress=False)
+    assert max(len(batch) for batch in lockstep.batches) == 2  # one step of each of the 2 sessions
+    assert result["predictions"] == reference["predictions"]
+    assert result["metrics"]["exact_acc"] == reference["metrics"]["exact_acc"]
+
+
+def test_feedback_blind_schedule_respects_the_limit(fixture_sessions):
+    spy = BatchSpy()
+    result = evaluate_policy(spy, fixture_sessions, limit=7, batch_size=3, progress=False)
+    assert [len(batch) for batch in spy.batches] == [3, 3, 1]
+    assert [(r["session_id"], r["step"]) for r in result["predictions"]] == [
+        (s.session_id, i) for s in fixture_sessions for i in range(len(s))
+    ][:7]
 
 
 def test_oracle_scores_perfectly_and_records_every_step(fixture_sessions):
