@@ -306,7 +306,8 @@ def run_trainer(trainer: Any, start: Start) -> None:
 
 
 def trainer_run_args(run_dir: RunDir, *, seed: int, max_steps: int, save_steps: int, bf16: bool) -> dict[str, Any]:
-    """The Trainer arguments every stage shares: where checkpoints go, logging every step, no hub, no wandb."""
+    """The Trainer arguments every stage shares: where checkpoints go (the last 2 kept: a resume needs one, and
+    one more survives a kill while the next is written), logging every step, no hub, no wandb."""
     return {
         "output_dir": str(run_dir.checkpoints),
         "seed": seed,
@@ -314,6 +315,7 @@ def trainer_run_args(run_dir: RunDir, *, seed: int, max_steps: int, save_steps: 
         "max_steps": max_steps,
         "save_strategy": "steps",
         "save_steps": save_steps,
+        "save_total_limit": 2,
         "logging_steps": 1,
         "report_to": "none",
         "bf16": bf16,
