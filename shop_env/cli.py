@@ -304,6 +304,9 @@ def grpo(
     seed: int | None = typer.Option(None, help="Seeds the subset, the data order and sampling."),
     lora_rank: int | None = typer.Option(None, help=LORA_RANK_HELP + " From an SFT LoRA run, a new adapter on the merged SFT model."),
     lora_alpha: int | None = typer.Option(None, help=LORA_ALPHA_HELP),
+    probe_data: str | None = typer.Option(None, help="Held-out sessions scored every --probe-every steps (probe.jsonl)."),
+    probe_limit: int | None = typer.Option(None, help="Probe the first N held-out steps (default 24)."),
+    probe_every: int | None = typer.Option(None, help="Optimizer steps between probes (default 10)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
 ) -> None:
     """Shop-R1 GRPO: hybrid reward (format + hierarchical DARS + alpha x self-certainty), KL to the start policy."""
@@ -314,7 +317,8 @@ def grpo(
         config = grpo_config(preset, ablation=ablation, baseline=baseline, action_reward=action_reward, alpha=alpha,
                              model=model, data=data, out=out, max_steps=max_steps, max_examples=max_examples,
                              num_generations=num_generations, learning_rate=learning_rate, context=context,
-                             max_context_tokens=context_window, seed=seed, lora_rank=lora_rank, lora_alpha=lora_alpha)
+                             max_context_tokens=context_window, seed=seed, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                             probe_data=probe_data, probe_limit=probe_limit, probe_every=probe_every)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     _run_training(run_grpo, config, resume)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from shop_env.atomic_io import append_jsonl, read_jsonl_records
 from shop_env.response_format import format_response
 from shop_env.rewards import RewardConfig, score_response
 from shop_env.self_certainty import rationale_mask_for, self_certainty
@@ -186,6 +187,20 @@ def test_two_grpo_steps_write_every_component(two_steps):
     assert (run_dir.tensorboard).is_dir() and any(run_dir.tensorboard.iterdir())
 
 
+def test_every_sampled_completion_is_logged_with_its_reward(two_steps):
+    run_dir, _, _ = two_steps
+    logged = read_jsonl_records(run_dir.completions)
+    per_step = len(logged) // 2
+    assert per_step >= 2 and [r["step"] for r in logged] == [1] * per_step + [2] * per_step
+    metrics = {r["step"]: r for r in read_jsonl_records(run_dir.metrics)}
+    for step in (1, 2):
+        rows = [r for r in logged if r["step"] == step]
+        assert all(r["session_id"] and isinstance(r["step_index"], int) and r["gold"]["type"] for r in rows)
+        assert all(r["reward"] == pytest.approx(r["components"]["reward/total"]) for r in rows)
+        mean = sum(r["reward"] for r in rows) / len(rows)
+        assert mean == pytest.approx(metrics[step]["reward/total"], rel=1e-5)  # the same completions as the log
+
+
 def test_trainer_self_certainty_equals_direct_computation(two_steps):
     _, direct, in_trainer = two_steps
     assert len(in_trainer) == len(direct) == 2
@@ -277,6 +292,20 @@ def test_resume_continues_at_the_right_step_with_the_same_data(monkeypatch, tiny
     assert seen == straight_order  # the same examples at the same steps
     with pytest.raises(ValueError, match="learning_rate"):
         run_grpo(small_config(tmp_path / "resumed", max_steps=4, learning_rate=1.0), resume=True)
+
+
+def test_probe_scores_the_same_held_out_steps_before_between_and_after_and_resumes(monkeypatch, tiny, tmp_path):
+    _examples_per_step(monkeypatch, tiny)
+    probe = dict(probe_data=str(FIXTURE), probe_limit=3, probe_every=2)
+    run_grpo(small_config(tmp_path / "run", max_steps=1, **probe))
+    run_dir = RunDir(tmp_path / "run")
+    (run_dir.path / "summary.json").unlink()
+    append_jsonl(run_dir.probe, {"step": 2, "exact_acc": 9.0})  # logged past the checkpoint by a killed run
+    run_grpo(small_config(tmp_path / "run", max_steps=3, **probe), resume=True)
+    records = read_jsonl_records(run_dir.probe)
+    assert [r["step"] for r in records] == [0, 1, 2, 3]  # before, after the first leg's last step, every 2, the end
+    assert all(r["n"] == 3 and 0 <= r["exact_acc"] <= r["type_acc"] <= 1 for r in records)
+    assert (run_dir.plots / "probe_accuracy.png").stat().st_size > 0
 
 
 def test_a_bad_gold_action_is_refused_before_training(tiny, rows, tmp_path):

@@ -5,7 +5,9 @@
 v is `shop_env.rewards.score_response` (format + hierarchical DARS action reward, SPEC section 2); s is
 the self-certainty KL(U || p) of the policy's own next-token distributions over the rationale tokens,
 temperature-scaled like the sampler; alpha * s is added to the rule reward before TRL's group
-normalization, and logged as its own component.
+normalization, and logged as its own component. Every sampled completion goes to the run's
+completions.jsonl with its reward breakdown (the optimizer step it trains, the session step it answers),
+and `--probe-data` scores a fixed held-out probe set every few steps (training/probe.py).
 
 Run it (one command per recipe; `shop-r1 grpo --help` lists every flag):
 
@@ -22,6 +24,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,11 +34,13 @@ from trl.trainer.utils import split_tensor_dict
 
 from agents.decoding import Sampling, check_supported
 
+from shop_env.atomic_io import append_jsonl
 from shop_env.response_format import parse_response
 from shop_env.rewards import RewardConfig, score_response
 from shop_env.self_certainty import rationale_mean, self_certainty
 from training.data import PromptBudget, rl_rows, select_steps, to_dataset
 from training.lora import ALL_LINEAR, check_lora_fields, check_reference_policy, lora_config
+from training.probe import Probe, ProbeCallback
 from training.run_dir import RunDir, finish_run, run_callbacks, run_trainer, trainer_run_args
 from training.shared_prefix import generate_completions, group_shuffle, shared_prefix_logps
 
@@ -100,6 +105,13 @@ class GRPORunConfig:
     lora_target_modules: str = ALL_LINEAR
     """Layers that get adapters: 'all-linear' (attention q/k/v/o and MLP gate/up/down, not the LM head) or
     comma-separated module names such as 'q_proj,v_proj'."""
+    probe_data: str | None = None
+    """Held-out sessions (e.g. bundled:test) scored every `probe_every` steps into probe.jsonl and
+    plots/probe_accuracy.png (training/probe.py); None: no probe."""
+    probe_limit: int = 24
+    """Probe steps: the first N steps of `probe_data`, the same ones every time."""
+    probe_every: int = 10
+    """Optimizer steps between probes (and one before the first step and after the last)."""
 
     def __post_init__(self):
         check_lora_fields(self)
@@ -108,7 +120,7 @@ class GRPORunConfig:
         PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)  # validates the three
         if self.num_generations < 2:
             raise ValueError(f"num_generations={self.num_generations}: GRPO needs a group of at least 2 completions")
-        for name in ("max_steps", "prompts_per_step", "micro_batch_size", "save_steps"):
+        for name in ("max_steps", "prompts_per_step", "micro_batch_size", "save_steps", "probe_limit", "probe_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.completions_per_step % self.micro_batch_size:
@@ -151,8 +163,10 @@ class ShopR1Reward:
 
     __name__ = "shop_r1"
 
-    def __init__(self, config: RewardConfig):
+    def __init__(self, config: RewardConfig, completions_log: Path | None = None):
         self.config = config
+        self.completions_log = completions_log
+        """Append every scored completion here (the run's completions.jsonl); None: do not."""
 
     def __call__(
         self,
@@ -161,6 +175,7 @@ class ShopR1Reward:
         gold_action: Sequence[str],
         self_certainty: Sequence[float | None] | None = None,
         log_metric: Any = None,
+        trainer_state: Any = None,
         **kwargs: Any,
     ) -> list[float]:
         certainties = self_certainty if self_certainty is not None else [None] * len(completions)
@@ -173,6 +188,19 @@ class ShopR1Reward:
             for key in breakdowns[0].as_dict():
                 log_metric(key, sum(b.as_dict()[key] for b in breakdowns) / len(breakdowns))
             log_metric("parse/ok_rate", sum(parse_response(text).ok for text in texts) / len(texts))
+        if self.completions_log is not None:
+            step = trainer_state.global_step + 1 if trainer_state is not None else None  # the step they train
+            for index, (text, gold, breakdown) in enumerate(zip(texts, gold_action, breakdowns, strict=True)):
+                append_jsonl(self.completions_log, {
+                    "step": step,
+                    "session_id": kwargs.get("session_id", [None] * len(texts))[index],
+                    "step_index": kwargs.get("step_index", [None] * len(texts))[index],
+                    "text": text,
+                    "gold": json.loads(gold),
+                    "parse_error": breakdown.error if breakdown.predicted_action is None else None,
+                    "reward": breakdown.total,
+                    "components": breakdown.as_dict(),
+                })
         return [breakdown.total for breakdown in breakdowns]
 
 
@@ -367,7 +395,7 @@ def build_trainer(config: GRPORunConfig, run_dir: RunDir, model: Any, tokenizer:
     check_gold_actions(dataset)
     return ShopR1GRPOTrainer(
         model=model,
-        reward_funcs=[ShopR1Reward(config.reward)],
+        reward_funcs=[ShopR1Reward(config.reward, completions_log=run_dir.completions)],
         args=grpo_args(config, run_dir),
         train_dataset=dataset,
         processing_class=tokenizer,
@@ -392,11 +420,16 @@ def run_grpo(config: GRPORunConfig, *, resume: bool = False) -> dict[str, Any]:
         return start.finished
     # the data before the model: a missing or malformed file fails in seconds, and leaves no config.json
     pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
+    probe_sessions = list(resolve_sessions(config.probe_data)) if config.probe_data is not None else None
     run_dir.begin(config, start)
     transformers.set_seed(config.seed)
     model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)
     dataset = to_dataset(rl_rows(pairs, tokenizer, config.budget, skip_too_long=True))
     metrics, callbacks = run_callbacks(run_dir)
+    if probe_sessions is not None:
+        probe = Probe(probe_sessions, config.probe_limit, config.probe_every, config.context, config.max_context_tokens,
+                      config.max_completion_tokens, config.temperature)
+        callbacks.append(ProbeCallback(probe, tokenizer, run_dir.probe, run_dir.plots / "probe_accuracy.png"))
     trainer = build_trainer(config, run_dir, model, tokenizer, dataset, callbacks)
     logger.info("GRPO on %d <context, action> pairs from %s; resuming from %s", len(dataset), config.data, start.checkpoint)
     run_trainer(trainer, start)

@@ -2,14 +2,16 @@
 
     <out>/config.json       the resolved config (preset + flags), written before training starts
     <out>/metrics.jsonl     one JSON object per optimizer step: `step`, every reward component, KL, loss
+    <out>/completions.jsonl GRPO: every sampled completion with its reward breakdown (training/grpo.py)
+    <out>/probe.jsonl       accuracy on a fixed probe set every few steps, when asked for (training/probe.py)
     <out>/tensorboard/      the same scalars for TensorBoard (`tensorboard --logdir <out>`)
     <out>/checkpoints/      HF Trainer checkpoints (`checkpoint-<step>`), resumable with `--resume`
     <out>/model/            the final weights and tokenizer (loadable by `--model <out>/model`); for a
                             `--lora-rank` run only the adapter (adapter_config.json, adapter_model.safetensors)
-    <out>/plots/*.png       reward components and KL against step, drawn at the end
+    <out>/plots/*.png       one panel per reward component, KL, loss against step, drawn at the end
     <out>/summary.json      runtime and final numbers
 
-metrics.jsonl is append-only with an fsync per line; on resume the lines past the checkpoint's step are
+The .jsonl logs are append-only with an fsync per line; on resume the lines past the checkpoint's step are
 dropped first (all of them when the run died before its first checkpoint), and TensorBoard hides its
 events past that step, so an interrupted and resumed run has each step exactly once. A resumed run ends
 where the uninterrupted one would: `RunDir.check_start` decides, before anything loads, whether there
@@ -32,8 +34,12 @@ from transformers import TrainerCallback
 
 from shop_env.atomic_io import append_jsonl, atomic_write, read_jsonl_records, write_json, write_text
 from shop_env.preflight import config_changes, writable_dir
+from training.probe import PROBE_FILE
 
 METRICS_FILE = "metrics.jsonl"
+COMPLETIONS_FILE = "completions.jsonl"
+STEP_LOGS = (METRICS_FILE, COMPLETIONS_FILE, PROBE_FILE)
+"""Logs whose lines carry the optimizer `step` they belong to, cut back to the checkpoint on resume."""
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -84,6 +90,14 @@ class RunDir:
     @property
     def metrics(self) -> Path:
         return self.path / METRICS_FILE
+
+    @property
+    def completions(self) -> Path:
+        return self.path / COMPLETIONS_FILE
+
+    @property
+    def probe(self) -> Path:
+        return self.path / PROBE_FILE
 
     @property
     def checkpoints(self) -> Path:
@@ -165,10 +179,12 @@ class RunDir:
         return Start(checkpoint=checkpoint, step=step, final=step == target)
 
     def begin(self, config: Any, start: Start) -> None:
-        """Cut metrics.jsonl back to the start's step (each step is logged once), write config.json."""
-        if self.metrics.exists():
-            kept = [record for record in read_jsonl_records(self.metrics) if record.get("step", 0) <= start.step]
-            write_text(self.metrics, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in kept))
+        """Cut the step logs back to the start's step (each step is logged once), write config.json."""
+        for name in STEP_LOGS:
+            path = self.path / name
+            if path.exists():
+                kept = [record for record in read_jsonl_records(path) if record.get("step", 0) <= start.step]
+                write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in kept))
         write_json(self.path / CONFIG_FILE, config_dict(config))
         self.start = start
 
@@ -246,7 +262,8 @@ class MetricsCallback(TrainerCallback):
 
 
 def plot_metrics(run_dir: RunDir, prefixes: tuple[str, ...] = ("reward/", "kl", "loss")) -> list[Path]:
-    """Draw one PNG per metric family (reward components, KL, loss) against step; returns the files."""
+    """One PNG per metric family (reward components, KL, loss), one panel per metric on its own y scale
+    (the DARS term runs to 1000 while the format reward is 0.5); returns the files."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -258,17 +275,22 @@ def plot_metrics(run_dir: RunDir, prefixes: tuple[str, ...] = ("reward/", "kl", 
     written = []
     for prefix in prefixes:
         keys = sorted({k for r in records for k in r if k.startswith(prefix) and not k.endswith("_std")})
-        if not keys:
+        series = {key: [(r["step"], r[key]) for r in records if r.get(key) is not None] for key in keys}
+        series = {key: points for key, points in series.items() if points}
+        if not series:
             continue
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for key in keys:
-            points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
-            if points:
-                ax.plot(*zip(*points), marker="o", markersize=3, label=key)
-        ax.set_xlabel("optimizer step")
-        ax.set_title(f"{run_dir.path.name}: {prefix.rstrip('/')}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        columns = min(3, len(series))
+        rows = -(-len(series) // columns)
+        fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
+        for ax, (key, points) in zip(axes.flat, series.items()):
+            ax.plot(*zip(*points), marker="o", markersize=2.5)
+            ax.set_title(key, fontsize=9)
+            ax.set_xlabel("optimizer step", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        for ax in list(axes.flat)[len(series):]:
+            ax.set_visible(False)
+        fig.suptitle(f"{run_dir.path.name}: {prefix.rstrip('/')}", fontsize=10)
         fig.tight_layout()
         path = run_dir.plots / f"{prefix.strip('/').replace('/', '_')}.png"
         with atomic_write(path, "wb") as handle:
