@@ -18,7 +18,9 @@ Outputs in `--out`:
 - `metrics.json`: exact_acc, type_acc, type_macro_f1, per_type, confusion, counts (fractions in [0, 1]),
   mean reward components (`reward/...`, self-certainty included), token statistics and the run settings.
 - `predictions.jsonl`: every step: session, step, response text, parsed action, gold action, reward.
-- `report.md`: the paper's Table 2 (overall) and Table 3 (per action type) layout, in percent.
+- `report.md`: the paper's Table 2 (overall) and Table 3 (per action type) layout, in percent, with
+  95% bootstrap intervals; `confusion.png` (gold type x predicted type) and `per_type.png` (exact and
+  type accuracy per gold type, with intervals).
 With `--temperatures`, one such directory per temperature (`T0.6/`, ...) plus `sweep.json`,
 `report.md` and `temperature_sweep.png` (the paper's Figure 2) at the top.
 """
@@ -35,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from shop_env.atomic_io import atomic_write, write_json, write_text
-from shop_env.metrics import evaluate, percent
+from shop_env.metrics import bootstrap_intervals, evaluate, percent
 from shop_env.rewards import RewardConfig
 from shop_env.session import ACTION_TYPES, Session
 
+from agents.eval_plots import plot_confusion, plot_per_type, plot_temperature_sweep
 from agents.models import WEIGHT_FORMATS
 from agents.policies import BASELINES, Policy, make_policy
 
@@ -293,8 +296,11 @@ def _mean(values: list[float]) -> float | None:
 
 
 def summarize(records: list[dict[str, Any]], config: RewardConfig, *, seconds: float | None = None) -> dict[str, Any]:
-    """The paper's metrics plus mean reward components and token statistics over prediction records."""
-    metrics = evaluate([r["action"] for r in records], [r["gold"] for r in records], rouge_threshold=config.rouge_threshold)
+    """The paper's metrics with 95% bootstrap intervals (`ci95`), mean reward components and token
+    statistics over prediction records."""
+    predicted, gold = [r["action"] for r in records], [r["gold"] for r in records]
+    metrics = evaluate(predicted, gold, rouge_threshold=config.rouge_threshold)
+    metrics["ci95"] = bootstrap_intervals(predicted, gold, rouge_threshold=config.rouge_threshold)
     component_keys = sorted({key for r in records for key in r["reward_components"]})
     metrics["reward"] = {key: _mean([float(r["reward_components"].get(key) or 0.0) for r in records]) for key in component_keys}
     certainties = [r["self_certainty"] for r in records if r["self_certainty"] is not None]
@@ -358,6 +364,12 @@ def write_predictions(path: Path, records: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+def interval(metrics: dict[str, Any], key: str) -> str:
+    """The 95% interval of a rate in percent, "[22.10, 33.50]" ("[-]" when the metrics carry none)."""
+    span = metrics.get("ci95", {}).get(key)
+    return f"[{100 * span[0]:.2f}, {100 * span[1]:.2f}]" if span else "[-]"
+
+
 def report_markdown(metrics: dict[str, Any], *, label: str, settings: str) -> str:
     """report.md: Table 2 (overall) and Table 3 (per action type) layout, then rewards and counts."""
     per_type = metrics["per_type"]
@@ -372,6 +384,10 @@ def report_markdown(metrics: dict[str, Any], *, label: str, settings: str) -> st
         "| Model | Settings | Exact Action Acc. | Action Type Acc. | Action Type F1 |",
         "|---|---|---:|---:|---:|",
         f"| {label} | {settings} | {percent(metrics['exact_acc'])} | {percent(metrics['type_acc'])} | {percent(metrics['type_macro_f1'])} |",
+        "",
+        "95% bootstrap intervals over the steps (`shop_env.metrics.bootstrap_intervals`): exact "
+        + ", type ".join(interval(metrics, key) for key in ("exact_acc", "type_acc"))
+        + f", type F1 {interval(metrics, 'type_macro_f1')}.",
         "",
         "## Per action type (paper Table 3 layout)",
         "",
@@ -399,6 +415,8 @@ def report_markdown(metrics: dict[str, Any], *, label: str, settings: str) -> st
         f"Responses in the right format: {percent(metrics['format_ok'])}.",
         "",
         "## Confusion (rows: gold type, columns: predicted)",
+        "",
+        "![confusion](confusion.png) ![per type](per_type.png)",
         "",
         "| gold \\ predicted | " + " | ".join(metrics["confusion"][ACTION_TYPES[0]]) + " |",
         "|---|" + "---:|" * len(metrics["confusion"][ACTION_TYPES[0]]),
@@ -446,6 +464,9 @@ def _evaluate_into(policy: Policy, sessions: Sequence[Session], config: EvalConf
     write_predictions(out / "predictions.jsonl", result["predictions"])
     write_json(out / "metrics.json", metrics)
     write_text(out / "report.md", report_markdown(metrics, label=config.policy, settings=_settings_label(config, temperature)))
+    title = f"{config.policy}: {metrics['n_steps']} steps"
+    plot_confusion(metrics, out / "confusion.png", title=title)
+    plot_per_type(metrics, out / "per_type.png", title=title)
     return metrics
 
 
@@ -502,34 +523,3 @@ def sweep_markdown(rows: list[dict[str, Any]], *, label: str, settings: str) -> 
         )
     lines += ["", "![temperature sweep](temperature_sweep.png)", ""]
     return "\n".join(lines)
-
-
-def plot_temperature_sweep(rows: list[dict[str, Any]], path: Path, *, title: str) -> Path:
-    """Exact / type accuracy and type F1 (%) against the sampling temperature, like the paper's Figure 2."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    temperatures = [row["temperature"] for row in rows]
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
-    for key, label, marker in (
-        ("exact_acc", "Exact action acc.", "o"),
-        ("type_acc", "Action type acc.", "s"),
-        ("type_macro_f1", "Action type F1", "^"),
-    ):
-        axes.plot(temperatures, [100 * row[key] for row in rows], marker=marker, label=label)
-    axes.set_xlabel("sampling temperature")
-    axes.set_ylabel("%")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    with atomic_write(path, "wb") as handle:
-        handle.write(buffer.getvalue())
-    return path

@@ -152,6 +152,68 @@ def evaluate(
     }
 
 
+def bootstrap_intervals(
+    pred_actions: Sequence[Action | Mapping | None],
+    gold_actions: Sequence[Action | Mapping],
+    *,
+    rouge_threshold: float = DEFAULT_ROUGE_THRESHOLD,
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Percentile bootstrap intervals of exact / type accuracy and type macro F1, overall and per gold type.
+
+    Steps are resampled with replacement (`resamples` times, seeded), and each resample is scored as
+    `evaluate` scores the whole set; the interval is the central `level` share of those scores. Steps of
+    one session are not independent, so read the intervals as a lower bound on the uncertainty.
+    Returns {"level", "resamples", "exact_acc": [lo, hi], "type_acc": ..., "type_macro_f1": ...,
+    "per_type": {type: {"exact_acc": [lo, hi], "type_acc": [lo, hi]}}}.
+    """
+    import numpy as np
+
+    if not 0 < level < 1 or resamples < 1:
+        raise ValueError(f"need 0 < level < 1 and resamples >= 1, got level={level}, resamples={resamples}")
+    if len(pred_actions) != len(gold_actions) or not gold_actions:
+        raise ValueError(f"{len(pred_actions)} predictions for {len(gold_actions)} gold actions; need the same, at least one")
+    golds = [coerce_gold_action(gold) for gold in gold_actions]
+    preds = [coerce_predicted_action(pred) for pred in pred_actions]
+    columns = (*ACTION_TYPES, INVALID)
+    gold_type = np.array([ACTION_TYPES.index(gold.type) for gold in golds])
+    pred_type = np.array([columns.index(INVALID if pred is None else pred.type) for pred in preds])
+    exact = np.array([exact_match(pred, gold, rouge_threshold) for pred, gold in zip(preds, golds, strict=True)], float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(golds), size=(resamples, len(golds)))  # (R, n) step indices
+    g, p, e = gold_type[picks], pred_type[picks], exact[picks]
+    hit = (g == p).astype(float)
+    kinds = range(len(ACTION_TYPES))
+    support = np.stack([(g == k).sum(1) for k in kinds], 1)  # (R, K)
+    predicted = np.stack([(p == k).sum(1) for k in kinds], 1)
+    hits = np.stack([((g == k) & (p == k)).sum(1) for k in kinds], 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, hits / predicted, 0.0)
+        recall = np.where(support > 0, hits / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        present = support > 0  # macro F1 over the gold types present in that resample, as `evaluate` does
+        macro_f1 = (f1 * present).sum(1) / present.sum(1)
+        exact_by_type = np.stack([np.where(support[:, k] > 0, (e * (g == k)).sum(1) / support[:, k], np.nan) for k in kinds], 1)
+    tails = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+
+    def interval(values) -> list[float]:
+        values = values[~np.isnan(values)]
+        return [float(v) for v in np.percentile(values, tails)] if values.size else [float("nan")] * 2
+
+    result: dict[str, Any] = {
+        "level": level, "resamples": resamples,
+        "exact_acc": interval(e.mean(1)), "type_acc": interval(hit.mean(1)), "type_macro_f1": interval(macro_f1),
+        "per_type": {},
+    }
+    for k, kind in enumerate(ACTION_TYPES):
+        if (gold_type == k).any():
+            recall_k = np.where(support[:, k] > 0, recall[:, k], np.nan)
+            result["per_type"][kind] = {"exact_acc": interval(exact_by_type[:, k]), "type_acc": interval(recall_k)}
+    return result
+
+
 def percent(fraction: float, digits: int = 2) -> str:
     """A fraction as the paper prints it.
 
