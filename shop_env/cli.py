@@ -95,6 +95,23 @@ def eval_(
 
 
 @app.command()
+def compare(
+    directories: list[str] = typer.Argument(..., help="Eval or run directories, each optionally LABEL=DIR."),
+    out: Path = typer.Option(Path("runs/compare"), help="Directory for compare.md, compare.json and compare.png."),
+    title: str = typer.Option("Comparison", help="Heading of compare.md."),
+) -> None:
+    """The paper's Tables 2-4 from several evaluations, on the steps they share, with 95% intervals."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from agents.compare import run_compare
+
+    with _usage_errors():
+        run_compare(directories, out, title=title)
+    Console().print(Markdown((out / "compare.md").read_text(encoding="utf-8")))
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Directory for metrics.json, predictions.jsonl and report.md."),
     limit: int = typer.Option(16, help="Steps evaluated, sessions in order (agents.evaluate.CPU_DEMO; 5-30 s a step on 2 CPU cores)."),

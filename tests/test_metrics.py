@@ -134,3 +134,22 @@ def test_percentages(result):
     assert shown["per_type"][CLICK]["f1"] == pytest.approx(80.0)
     assert shown["per_type"][CLICK]["support"] == 2
     assert shown["counts"] == result["counts"] and shown["confusion"] == result["confusion"]
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_steps():
+    from shop_env.metrics import bootstrap_intervals
+
+    gold = [Action("click", name="a"), Action("terminate"), Action("type_and_submit", name="s", text="red shoes")] * 10
+    pred = [Action("click", name="a"), Action("click", name="b"), None] * 10
+    point = evaluate(pred, gold)
+    small = bootstrap_intervals(pred, gold, seed=1)
+    assert small == bootstrap_intervals(pred, gold, seed=1)  # seeded
+    for key in ("exact_acc", "type_acc", "type_macro_f1"):
+        low, high = small[key]
+        assert low <= point[key] <= high and low < high
+    assert small["per_type"]["click"]["exact_acc"] == [1.0, 1.0]  # every click right in every resample
+    assert small["per_type"]["terminate"]["type_acc"] == [0.0, 0.0]
+    large = bootstrap_intervals(pred * 10, gold * 10, seed=1)
+    assert large["exact_acc"][1] - large["exact_acc"][0] < small["exact_acc"][1] - small["exact_acc"][0]
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_intervals(pred, gold, level=95)
