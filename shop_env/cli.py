@@ -65,7 +65,7 @@ def eval_(
     limit: int | None = typer.Option(None, help="Evaluate only the first N steps (sessions in order)."),
     max_tokens: int = typer.Option(2048, help="Prompt + response token budget (CPU-sized; the paper uses 32768)."),
     max_new_tokens: int = typer.Option(256, help="Most tokens per response."),
-    batch_size: int = typer.Option(8, help="Sessions stepped together (observations handed to the policy at once)."),
+    batch_size: int = typer.Option(8, help="Observations handed to the policy at once (the next steps in order, or one per session for policies that read the env's feedback)."),
     generation_batch_size: int | None = typer.Option(None, help="Rows decoded together; default 8 (1 for --decoder generate on CPU)."),
     decoder: str = typer.Option("fast", help="fast (per-prompt prefill, batched decode) or generate (transformers' generate)."),
     weights: str = typer.Option("fp32", help="fp32, or int8 (CPU: faster prefill and decoding; see agents.models.WEIGHT_FORMATS)."),

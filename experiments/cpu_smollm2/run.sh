@@ -1,35 +1,47 @@
 #!/usr/bin/env bash
-# The CPU experiment: zero-shot vs SFT vs SFT + GRPO (Shop-R1) vs SFT + GRPO (binary) on the embedded
-# SmolLM2-135M with the bundled procedural-shop sessions. Budgets: see README.md. Run from the repo root:
-#     nice bash experiments/cpu_smollm2/run.sh
-# Each stage is skipped when its result exists, so the script can be rerun after an interruption
-# (training stages resume from their last checkpoint).
+# The CPU reproduction of the paper's Tables 2-4 in shape: SmolLM2-135M-Instruct on the bundled
+# procedural-shop sessions, every row scored on the same first 200 steps of the test sessions.
+# Choices and their reasons: README.md. Run from the repo root, with nothing else heavy on the machine:
+#     bash experiments/cpu_smollm2/run.sh
+# Every stage is skipped when its result exists and training resumes from its last checkpoint, so the
+# script can be rerun after an interruption (or across sittings) and continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHOP_R1=.venv/bin/shop-r1
 RUNS=experiments/cpu_smollm2/runs
-EVAL=(--sessions bundled:test --limit 8 --max-tokens 1024 --max-new-tokens 96 --context whole --seed 0)
+# Train and eval build the same prompts: latest context, a 1,024-token window, 96 response tokens.
+WINDOW=(--context latest --context-window 1024)
+EVAL=(--sessions bundled:test --limit 200 --context latest --max-tokens 1024 --max-new-tokens 96 --seed 0)
+SFT=(--max-examples 300 --epochs 1 --learning-rate 3e-4 --lora-rank 16)
+GRPO=(--max-steps 60 --learning-rate 2e-5 --lora-rank 8 --probe-data bundled:test --probe-limit 24 --probe-every 15)
 
 evaluate() {  # evaluate <policy> <out>
   [ -f "$2/metrics.json" ] || "$SHOP_R1" eval --policy "$1" "${EVAL[@]}" --out "$2"
 }
-train() {  # train <command> <out> [flags...]: fresh, or resumed when the run directory has checkpoints
+train() {  # train <command> <out> [flags...]: fresh, or resumed when the run directory has begun
   local command=$1 out=$2; shift 2
   [ -f "$out/summary.json" ] && return 0
-  if [ -d "$out/checkpoints" ]; then "$SHOP_R1" "$command" --preset cpu --out "$out" --resume "$@"
-  else "$SHOP_R1" "$command" --preset cpu --out "$out" "$@"; fi
+  if [ -f "$out/config.json" ]; then "$SHOP_R1" "$command" --preset cpu "${WINDOW[@]}" --out "$out" --resume "$@"
+  else "$SHOP_R1" "$command" --preset cpu "${WINDOW[@]}" --out "$out" "$@"; fi
 }
 
-# Budgets far below the cpu preset's (SFT 16 examples instead of 48, GRPO 1 step instead of 8, 8 test
-# steps): what fit between 02:40 and 04:15 UTC on a 2-core CPU shared with four other jobs (load
-# average 7-10; an SFT step of 4 examples took 8 minutes; a first zero-shot evaluation of 30 steps ran
-# for over an hour and then stopped on a step whose action history alone exceeds the 1,024-token window).
-evaluate smollm2 "$RUNS/zero_shot/eval" &
-train sft "$RUNS/sft" --max-examples 16
-wait
-# The SFT evaluation and the two GRPO runs (both from the same SFT model) run side by side on a shared CPU.
-evaluate "$RUNS/sft/model" "$RUNS/sft/eval" &
-( train grpo "$RUNS/grpo_shop_r1" --model "$RUNS/sft/model" --max-steps 1 && evaluate "$RUNS/grpo_shop_r1/model" "$RUNS/grpo_shop_r1/eval" ) &
-( train grpo "$RUNS/grpo_binary" --model "$RUNS/sft/model" --baseline rl_binary --max-steps 1 && evaluate "$RUNS/grpo_binary/model" "$RUNS/grpo_binary/eval" ) &
-wait
-.venv/bin/python -m experiments.cpu_smollm2.report
+for baseline in oracle heuristic random terminate; do evaluate "$baseline" "$RUNS/$baseline"; done
+train sft "$RUNS/sft" "${SFT[@]}"
+evaluate "$RUNS/sft/model" "$RUNS/sft/eval"
+evaluate smollm2 "$RUNS/zero_shot"
+train grpo "$RUNS/shop_r1" --model "$RUNS/sft/model" "${GRPO[@]}"
+evaluate "$RUNS/shop_r1/model" "$RUNS/shop_r1/eval"
+train grpo "$RUNS/sft_rl_binary" --model "$RUNS/sft/model" --baseline rl_binary "${GRPO[@]}"
+evaluate "$RUNS/sft_rl_binary/model" "$RUNS/sft_rl_binary/eval"
+train grpo "$RUNS/rl_binary" --model smollm2 --baseline rl_binary "${GRPO[@]}"
+evaluate "$RUNS/rl_binary/model" "$RUNS/rl_binary/eval"
+train grpo "$RUNS/no_dars" --model "$RUNS/sft/model" --ablation no_dars "${GRPO[@]}"
+evaluate "$RUNS/no_dars/model" "$RUNS/no_dars/eval"
+train grpo "$RUNS/no_rationale" --model "$RUNS/sft/model" --ablation no_rationale "${GRPO[@]}"
+evaluate "$RUNS/no_rationale/model" "$RUNS/no_rationale/eval"
+
+"$SHOP_R1" compare --title "CPU reproduction: SmolLM2-135M-Instruct, bundled test sessions" --out experiments/cpu_smollm2/results \
+  "Oracle (human actions)=$RUNS/oracle" "Heuristic=$RUNS/heuristic" "Random valid action=$RUNS/random" \
+  "Terminate always=$RUNS/terminate" "Zero-shot prompting=$RUNS/zero_shot" "SFT=$RUNS/sft/eval" \
+  "RL (Binary)=$RUNS/rl_binary" "SFT + RL (Binary)=$RUNS/sft_rl_binary" "Shop-R1=$RUNS/shop_r1" \
+  "Shop-R1 w/o DARS=$RUNS/no_dars" "Shop-R1 w/o rationale reward=$RUNS/no_rationale"
