@@ -41,7 +41,7 @@ class PolicyOutput:
     """One response of a policy."""
 
     text: str
-    """The raw response string (SPEC section 1), exactly as the reward will parse it."""
+    """The raw response string (docs/contract.md, the task and the response), exactly as the reward will parse it."""
     action: Action | None
     """The parsed action; None when the response fails the format."""
     self_certainty: float | None = None

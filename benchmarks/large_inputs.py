@@ -26,7 +26,7 @@ from benchmarks import current_rss_mb, peak_rss_mb, pinned_to_one_core, timed
 from benchmarks.simplify_throughput import paired
 
 PAGE_SIZES = (100_000, 300_000, 600_000)
-"""Raw page sizes in characters: OPeRA's median is about 100k, its largest about 600k (SPEC 5)."""
+"""Raw page sizes in characters: OPeRA's median is about 100k, its largest about 600k (docs/contract.md, data sources)."""
 FIVE_MB = 5 * 2**20
 SESSION_STEPS = 200
 SESSION_PAGE_CHARS = 100_000

@@ -22,7 +22,7 @@ characters. We keep that behaviour (it is the paper's metric) with one addition:
 (after stripping whitespace) score 1.0 without calling rouge-score, which is both the hot path of an
 oracle policy and the fix for identical strings the tokenizer reduces to nothing (rouge-score gives
 them 0). A similarity below `rouge_threshold` counts as 0; at or above it the soft value counts
-(SPEC section 2; the paper says "exceeds", the SPEC's "at or above" stands).
+(docs/contract.md, the reward; the paper says "exceeds", docs/contract.md implements "at or above").
 
 The number is rouge-score's, the way it is computed is not: rouge-score fills a Python table of
 n x m LCS lengths, `lcs_length` computes the same length bit-parallel in one pass over big-int bit

@@ -2,9 +2,9 @@
 
 `load_sessions(path, format="auto")` reads:
 
-- `jsonl`: canonical sessions, one per line (SPEC section 6), plain or `.gz`; detected from a
+- `jsonl`: canonical sessions, one per line (docs/contract.md, the canonical session format), plain or `.gz`; detected from a
   `.jsonl` / `.jsonl.gz` file whose first row has `steps`;
-- `opera`: OPeRA `filtered_action` / `full_action` rows (SPEC section 5), one `.parquet` file, a
+- `opera`: OPeRA `filtered_action` / `full_action` rows (docs/contract.md, data sources), one `.parquet` file, a
   pattern (`OPeRA_filtered/action/train-*.parquet`) or a directory of shards of one split; detected
   from `.parquet` files;
 - `hf`: a Hugging Face `datasets` dataset on local disk, a `save_to_disk` directory or a cached

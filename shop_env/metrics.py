@@ -1,4 +1,4 @@
-"""The paper's evaluation metrics (SPEC section 4; paper Tables 2, 3, 5).
+"""The paper's evaluation metrics (docs/contract.md, metrics; paper Tables 2, 3, 5).
 
 - Exact action accuracy: the type matches and, for a click, the name is equal (after stripping
   whitespace); for a type_and_submit, the name is equal and ROUGE-L(text) reaches the threshold;
@@ -22,7 +22,7 @@ from shop_env.session import ACTION_TYPES, CLICK, TYPE_AND_SUBMIT, Action, Sessi
 INVALID = "invalid"
 """The confusion-matrix column of predictions that are not an action."""
 DEFAULT_ROUGE_THRESHOLD = 0.75
-"""SPEC section 2; the same default as `RewardConfig.rouge_threshold`."""
+"""docs/contract.md, the reward; the same default as `RewardConfig.rouge_threshold`."""
 _COUNT_KEYS = frozenset({"support", "counts", "confusion"})
 
 
@@ -54,7 +54,7 @@ def coerce_predicted_action(value: Action | Mapping | None) -> Action | None:
 def exact_match(
     pred: Action | None, gold: Action, rouge_threshold: float = DEFAULT_ROUGE_THRESHOLD
 ) -> bool:
-    """Whether a predicted action counts as the human's action (SPEC section 4).
+    """Whether a predicted action counts as the human's action (docs/contract.md, metrics).
 
     >>> gold = Action("type_and_submit", name="header.search_box.search_input", text="running shoes")
     >>> exact_match(Action("type_and_submit", name=" header.search_box.search_input", text="Running shoes"), gold)

@@ -144,9 +144,9 @@ class SessionReplayEnv(gym.Env[dict, str]):
     """Replay recorded shopping sessions; reward = the Shop-R1 reward of the predicted next action.
 
     ## Description
-    Each episode is one recorded session (SPEC section 6). At step t the agent sees the page the human
+    Each episode is one recorded session (docs/contract.md, the canonical session format). At step t the agent sees the page the human
     saw before their t-th action and the history, and predicts the human's next rationale and action
-    as the JSON of SPEC section 1. The env scores the prediction against the human's action with
+    as the JSON object of docs/contract.md ("the task and the response"). The env scores the prediction against the human's action with
     `shop_env.rewards`, then shows the human's next page whatever the agent did (teacher forcing).
 
     ## Action space

@@ -1,6 +1,6 @@
 """The model's response format, defined once: the prompt, the parser, the reward and data prep use it.
 
-A response is one JSON object (SPEC section 1):
+A response is one JSON object (docs/contract.md, the task and the response):
 
     {"rationale": "<short first-person reason>", "action": {"type": "click", "name": "<element name>"}}
 

@@ -6,7 +6,7 @@
   that fails the format scores 0 in total, whatever else it says, with the parse error in `.error`.
 - action, hierarchical (default): type + attribute + DARS-scaled value (`shop_env.dars`, Table 1).
 - action, binary (baseline and ablation): 1 when the action matches exactly (`shop_env.metrics.
-  exact_match`, SPEC section 4), else 0.
+  exact_match`; docs/contract.md, metrics), else 0.
 - rationale: alpha x s, where s is the self-certainty KL(U || p) of the rationale tokens
   (`shop_env.self_certainty`), computed by the trainer from the policy's logits and passed in.
 

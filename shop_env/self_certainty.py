@@ -8,7 +8,7 @@ Why KL(U || p) and not the paper's printed Eq. 3: the printed sum, (1/(N V)) sum
 is KL(p || U) / V. With V ~ 150k and alpha = 0.005 that term adds under 1e-6 to a reward of order 1,
 yet the paper's Figure 1 shows a rationale reward of +0.13, which is what KL(U || p) ~ 26 nats x 0.005
 gives. The papers cited for self-certainty (Kang et al. 2025; Zhao et al. 2025) define it as
-KL(U || p). So this module computes KL(U || p) (SPEC section 2).
+KL(U || p). So this module computes KL(U || p) (docs/contract.md, the reward).
 
 The logits must be the policy's full next-token logits at the rationale positions (a transformers
 forward pass, not the sampled token's log-prob), scaled by the rollout temperature, and aligned so

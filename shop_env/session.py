@@ -1,7 +1,7 @@
 """The canonical recorded shopping session: a list of (page, human action, rationale) steps.
 
 Everything in the project flows from this model: loaders produce `Session`s, the replay env and the
-context builder consume them. On disk a session is one JSON Lines row (SPEC section 6):
+context builder consume them. On disk a session is one JSON Lines row (docs/contract.md, the canonical session format):
 
     {"session_id": "s-001", "source": "synthetic", "persona": null,
      "steps": [{"observation": "<html>...</html>", "url": null,
@@ -40,7 +40,7 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     TYPE_AND_SUBMIT: ("name", "text"),
     TERMINATE: (),
 }
-"""String fields each action type carries (SPEC section 1)."""
+"""String fields each action type carries (docs/contract.md, the task and the response)."""
 
 
 class SessionFormatError(ValueError):

@@ -86,7 +86,7 @@ def test_each_grpo_variant_composes_and_passes_verls_validation(variant, tmp_pat
     assert config.trainer.experiment_name == variant
     assert config.data.train_files == str(tmp_path / "rl.parquet")
     assert not config.trainer.val_before_train and config.trainer.test_freq == -1  # no rl_val.parquet here
-    # the paper's numbers (SPEC section 3), as verl will read them
+    # the paper's numbers (docs/contract.md, the paper's training setup), as verl will read them
     assert rollout.n * config.data.train_batch_size == 64 == rollout.n * config.actor_rollout_ref.actor.ppo_mini_batch_size
     assert rollout.temperature == 0.6
     assert config.actor_rollout_ref.actor.optim.lr == 1e-7

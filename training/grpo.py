@@ -2,7 +2,7 @@
 
     maximize  E[ v(action) + alpha * s(rationale) ] - beta * KL(pi || pi_ref)
 
-v is `shop_env.rewards.score_response` (format + hierarchical DARS action reward, SPEC section 2); s is
+v is `shop_env.rewards.score_response` (format + hierarchical DARS action reward, docs/contract.md, the reward); s is
 the self-certainty KL(U || p) of the policy's own next-token distributions over the rationale tokens,
 temperature-scaled like the sampler; alpha * s is added to the rule reward before TRL's group
 normalization, and logged as its own component. Every sampled completion goes to the run's
@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class GRPORunConfig:
-    """One Shop-R1 GRPO run. Defaults are the paper's (SPEC section 3); presets override a few fields."""
+    """One Shop-R1 GRPO run. Defaults are the paper's (docs/contract.md, the paper's training setup); presets override a few fields."""
 
     model: str = "Qwen/Qwen2.5-3B-Instruct"
     """Policy to start from: `smollm2`, `tiny-random`, an HF id or a local path (usually the SFT run's `model/`)."""

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class SFTRunConfig:
-    """One SFT run. Defaults are the paper's (SPEC section 3); presets override a few fields."""
+    """One SFT run. Defaults are the paper's (docs/contract.md, the paper's training setup); presets override a few fields."""
 
     model: str = "Qwen/Qwen2.5-3B-Instruct"
     """Model to fine-tune: `smollm2`, `tiny-random`, an HF id or a local path."""

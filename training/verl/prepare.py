@@ -55,7 +55,7 @@ EXTRA_INFO_FIELDS = ("session_id", "step_index", "action_type", "rationale", "pr
 
 @dataclass
 class PrepareConfig:
-    """What `prepare-verl` reads and writes; defaults are the paper's setup (SPEC section 3)."""
+    """What `prepare-verl` reads and writes; defaults are the paper's setup (docs/contract.md, the paper's training setup)."""
 
     sessions: str
     """Training sessions: `bundled:train`, or a file or directory `load_sessions` reads."""
