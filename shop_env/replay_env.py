@@ -229,6 +229,7 @@ class SessionReplayEnv(gym.Env[dict, str]):
         if not self.sessions:
             raise ValueError(f"no sessions to replay in {sessions!r}")
         self._by_id = {session.session_id: i for i, session in enumerate(self.sessions)}
+        self._id_order = sorted(range(len(self.sessions)), key=lambda i: (self.sessions[i].session_id, i))
         self.context = context
         self.reward_config = reward_config or RewardConfig()
         self.render_mode = render_mode
@@ -270,8 +271,8 @@ class SessionReplayEnv(gym.Env[dict, str]):
             chosen = _session_index(options["index"])
             if not 0 <= chosen < len(self.sessions):
                 raise IndexError(f"session index {chosen} outside 0..{len(self.sessions) - 1}")
-        else:
-            chosen = int(self.np_random.integers(len(self.sessions)))
+        else:  # drawn by id order, so a seed picks the same session whatever the order of the file
+            chosen = self._id_order[int(self.np_random.integers(len(self.sessions)))]
         session = self._session = self.sessions[chosen]
         history = self._histories[chosen]
         if history is None:

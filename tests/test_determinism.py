@@ -140,3 +140,23 @@ def test_a_fresh_interpreter_gets_the_same_results(hash_seed, digests_here):
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == digests_here
+
+
+def test_a_seed_draws_the_same_steps_and_sessions_whatever_the_file_order():
+    import gymnasium as gym
+
+    from shop_env import ENV_ID
+    from shop_env.loaders import bundled_sessions
+    from training.data import select_steps
+
+    sessions = bundled_sessions("test")[:40]
+    shuffled = list(reversed(sessions))
+    picked = [(s.session_id, i) for s, i in select_steps(sessions, max_examples=25, seed=3)]
+    assert picked == [(s.session_id, i) for s, i in select_steps(shuffled, max_examples=25, seed=3)]
+
+    def drawn(order):
+        env = gym.make(ENV_ID, sessions=order)
+        return [env.reset(seed=seed)[0]["session_id"] for seed in range(10)]
+
+    assert drawn(sessions) == drawn(shuffled)
+    assert len(set(drawn(sessions))) > 1

@@ -126,6 +126,22 @@ def test_atomic_writes_leave_no_temp_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_writes_get_the_permissions_open_would_give(tmp_path, umask):
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        write_json(tmp_path / "m.json", {"a": 1})
+        with open(tmp_path / "plain.json", "w") as handle:
+            handle.write("{}")
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE((tmp_path / "m.json").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain.json").stat().st_mode) == 0o666 & ~umask
+
+
 def test_append_log_tolerates_only_a_torn_last_line(tmp_path):
     log = tmp_path / "metrics.jsonl"
     append_jsonl(log, {"step": 1})

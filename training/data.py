@@ -91,10 +91,14 @@ def iter_steps(sessions: Iterable[Session], max_steps_per_session: int | None = 
 def select_steps(
     sessions: Sequence[Session], *, max_examples: int | None = None, seed: int = 0
 ) -> list[tuple[Session, int]]:
-    """All steps, or a seeded sample of `max_examples` of them kept in session order (a fixed, reproducible subset)."""
+    """All steps, or a seeded sample of `max_examples` of them: a fixed, reproducible subset.
+
+    Steps are ordered by (session id, step) first, so the same seed draws the same steps, in the same
+    order, however the sessions are ordered in their file.
+    """
     import random
 
-    pairs = list(iter_steps(sessions))
+    pairs = sorted(iter_steps(sessions), key=lambda pair: (pair[0].session_id, pair[1]))
     if max_examples is None or max_examples >= len(pairs):
         return pairs
     if max_examples < 1:
