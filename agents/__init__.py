@@ -27,7 +27,7 @@ _EXPORTS = {
     "TerminatePolicy": "agents.policies",
     "RandomValidPolicy": "agents.policies",
     "HeuristicPolicy": "agents.policies",
-    "make_policy": "agents.policies",
+    "make_policy": "agents.make_policy",
     "GenerationSettings": "agents.hf_policy",
     "HFPolicy": "agents.hf_policy",
     "VLLMPolicy": "agents.vllm_policy",
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from agents.context_builder import BuiltPrompt, ContextBudgetError, Dropped, build_prompt
     from agents.evaluate import EvalConfig, evaluate_policy, run_eval
     from agents.hf_policy import GenerationSettings, HFPolicy
+    from agents.make_policy import make_policy
     from agents.models import ModelNotFoundError, load_model_and_tokenizer, load_tokenizer, resolve_model
     from agents.policies import (
         HeuristicPolicy,
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
         PolicyOutput,
         RandomValidPolicy,
         TerminatePolicy,
-        make_policy,
     )
     from agents.prompts import SYSTEM_PROMPT, build_messages
     from agents.vllm_policy import VLLMPolicy

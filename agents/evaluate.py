@@ -43,7 +43,8 @@ from shop_env.session import ACTION_TYPES, Session
 
 from agents.eval_plots import plot_confusion, plot_per_type, plot_temperature_sweep
 from agents.models import WEIGHT_FORMATS
-from agents.policies import BASELINES, Policy, make_policy
+from agents.make_policy import BASELINES, make_policy
+from agents.policies import Policy
 
 CPU_MAX_TOKENS = 2048
 """Default prompt + response budget of the CLI: a 135M-model forward over 2k tokens takes ~6 s on 2 CPU

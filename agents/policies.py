@@ -3,16 +3,14 @@
 Every policy has `act(observations: list[dict]) -> list[PolicyOutput]`, one output per observation,
 in order. The observations are those of `shop_env.replay_env.observation_at` / the replay env.
 
-- LLM policies: `HFPolicy` (transformers, CPU or GPU; `agents.hf_policy`) and `VLLMPolicy` (GPU,
-  optional; `agents.vllm_policy`), both built from a model name (`smollm2`, `tiny-random`, an HF id,
-  a local path).
-- Baselines that need no model: `OraclePolicy` (the human's own action: the upper bound),
+- Baselines that need no model, here: `OraclePolicy` (the human's own action: the upper bound),
   `TerminatePolicy` (always leave), `RandomValidPolicy` (a random element of the page, or leave) and
   `HeuristicPolicy` (search for what the persona needs, open the first result, add it to the cart,
   leave).
 
-`make_policy(name_or_path, sessions=..., **generation_kwargs)` builds any of them by name; the CLI's
-`--policy` goes through it.
+The LLM policies answer through the same protocol: `HFPolicy` (transformers, CPU or GPU;
+`agents.hf_policy`) and `VLLMPolicy` (GPU, optional; `agents.vllm_policy`). `agents.make_policy`
+builds any of them from what `--policy` names.
 """
 
 from __future__ import annotations
@@ -32,8 +30,6 @@ from shop_env.simplify_html import interactive_elements
 
 if TYPE_CHECKING:
     from agents.context_builder import Dropped
-    from agents.hf_policy import GenerationSettings, HFPolicy  # noqa: F401  (served lazily below)
-    from agents.vllm_policy import VLLMPolicy  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -225,46 +221,3 @@ class HeuristicPolicy:
 
 
 BASELINES = ("oracle", "terminate", "random", "heuristic")
-
-
-def make_policy(name_or_path: str, *, sessions: Sequence[Session] | None = None, **generation_kwargs: Any) -> Policy:
-    """A policy by name: a baseline (oracle, terminate, random, heuristic) or an LLM.
-
-    LLM names are `smollm2` (the embedded model), `tiny-random`, an HF id or a local path; an
-    optional `backend="vllm"` picks vLLM over transformers. `generation_kwargs` are
-    `agents.hf_policy.GenerationSettings` fields (temperature, top_p, greedy, max_new_tokens,
-    max_tokens, context, seed, batch_size, with_self_certainty). Baselines use only `seed` (random)
-    and ignore the others, so one command line can switch between any policy.
-    """
-    if name_or_path == "oracle":
-        if sessions is None:
-            raise ValueError("the oracle policy needs the sessions being replayed: make_policy('oracle', sessions=...)")
-        return OraclePolicy(sessions)
-    if name_or_path == "terminate":
-        return TerminatePolicy()
-    if name_or_path == "random":
-        return RandomValidPolicy(seed=int(generation_kwargs.get("seed", 0)))
-    if name_or_path == "heuristic":
-        return HeuristicPolicy()
-    backend = generation_kwargs.pop("backend", "hf")
-    if backend == "vllm":
-        from agents.vllm_policy import VLLMPolicy
-
-        return VLLMPolicy(name_or_path, **generation_kwargs)
-    if backend != "hf":
-        raise ValueError(f"backend must be 'hf' or 'vllm', got {backend!r}")
-    from agents.hf_policy import HFPolicy
-
-    return HFPolicy(name_or_path, **generation_kwargs)
-
-
-_LAZY = {"HFPolicy": "agents.hf_policy", "GenerationSettings": "agents.hf_policy", "VLLMPolicy": "agents.vllm_policy"}
-"""Names served from their own modules on first use, so importing the baselines never imports torch."""
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'agents.policies' has no attribute {name!r}")

@@ -15,15 +15,7 @@ from shop_env.lazy_exports import lazy_getattr
 ENV_ID = "ShopR1/SessionReplay-v0"
 
 if ENV_ID not in registry:
-    # No per-step wrappers from gym.make: the env raises a clear error itself when stepped before
-    # reset or after the end, and passes gymnasium's check_env in the tests, so OrderEnforcing and
-    # PassiveEnvChecker would only add their cost to every step of an RL loop.
-    register(
-        id=ENV_ID,
-        entry_point="shop_env.replay_env:SessionReplayEnv",
-        disable_env_checker=True,
-        order_enforce=False,
-    )
+    register(id=ENV_ID, entry_point="shop_env.replay_env:SessionReplayEnv")
 
 _EXPORTS = {
     "Action": "shop_env.session",

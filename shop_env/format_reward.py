@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from shop_env.response_format import ParsedResponse
 
-FORMAT_WEIGHT = 0.5
-"""The paper's format reward for a parseable response (Table 1)."""
-
-
-def format_reward(parsed: ParsedResponse, weight: float = FORMAT_WEIGHT) -> float:
-    """`weight` when the response parsed into a rationale and a known action, else 0.
+def format_reward(parsed: ParsedResponse, weight: float) -> float:
+    """`weight` (`RewardConfig.format_weight`, 0.5) when the response parsed into a rationale and a
+    known action, else 0.
 
     >>> from shop_env.response_format import parse_response
-    >>> format_reward(parse_response('{"rationale": "Done.", "action": {"type": "terminate"}}'))
+    >>> format_reward(parse_response('{"rationale": "Done.", "action": {"type": "terminate"}}'), 0.5)
     0.5
-    >>> format_reward(parse_response('{"rationale": "Done.", "action": {}}'))
+    >>> format_reward(parse_response('{"rationale": "Done.", "action": {}}'), 0.5)
     0.0
     """
     return weight if parsed.ok else 0.0

@@ -55,6 +55,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,6 @@ SHOPCART_KEYS: tuple[str, ...] = (
 )
 """Keys of a Shop-CART row with a meaning; any other key is kept in `step.extra`."""
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_SPLITS: tuple[str, ...] = ("train", "test")
 
 
@@ -228,18 +228,19 @@ _FORMAT_HELP = (
 
 
 def bundled_sessions(split: str) -> list[Session]:
-    """The procedural-shop sessions shipped in `assets/sessions_{split}.jsonl.gz` ("train" or "test").
+    """The procedural-shop sessions shipped in the package (`assets/sessions_{split}.jsonl.gz` in the repo,
+    `shop_env.assets` once installed), for split "train" or "test".
 
     Parsed once per process; every call returns fresh Session and Step objects (with their own step
     lists and extras), so callers may change what they get. Actions are frozen and shared.
     """
     if split not in BUNDLED_SPLITS:
         raise ValueError(f"unknown bundled split {split!r}; expected one of {', '.join(BUNDLED_SPLITS)}")
-    path = REPO_ROOT / "assets" / f"sessions_{split}.jsonl.gz"
+    path = Path(str(files("shop_env.assets") / f"sessions_{split}.jsonl.gz"))
     if not path.exists():
         raise FileNotFoundError(
-            f"bundled sessions not found at {path}; generate them with "
-            f"`shop-r1 make-sessions --out {path}` (see README)"
+            f"bundled sessions not found at {path}: the installation lacks its data files; reinstall shop-r1, or "
+            f"regenerate them with `shop-r1 make-sessions --out {path}` (see assets/README.md)"
         )
     stat = path.stat()
     return [session.copy() for session in _parsed_bundle(path, stat.st_mtime_ns, stat.st_size)]

@@ -2,7 +2,8 @@
 
 - Exact action accuracy: the type matches and, for a click, the name is equal (after stripping
   whitespace); for a type_and_submit, the name is equal and ROUGE-L(text) reaches the threshold;
-  a terminate needs only the type. `exact_match` is the one definition; the binary reward uses it too.
+  a terminate needs only the type. `shop_env.matching.exact_match` is the one definition; the binary
+  reward uses it too.
 - Action type accuracy, and action type macro F1 over the action types present in the gold set.
 - The same per gold action type (Table 3), a confusion matrix and counts.
 
@@ -15,65 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shop_env.dars import thresholded_rouge_l
-from shop_env.response_format import parse_action_object
-from shop_env.session import ACTION_TYPES, CLICK, TYPE_AND_SUBMIT, Action, SessionFormatError
+from shop_env.matching import DEFAULT_ROUGE_THRESHOLD, coerce_gold_action, coerce_predicted_action, exact_match
+from shop_env.session import ACTION_TYPES, Action, SessionFormatError
 
 INVALID = "invalid"
 """The confusion-matrix column of predictions that are not an action."""
-DEFAULT_ROUGE_THRESHOLD = 0.75
-"""docs/contract.md, the reward; the same default as `RewardConfig.rouge_threshold`."""
 _COUNT_KEYS = frozenset({"support", "counts", "confusion"})
-
-
-def coerce_gold_action(value: Action | Mapping) -> Action:
-    """The human's action as an `Action`; a malformed one is a data error and raises."""
-    if isinstance(value, Action):
-        return value
-    try:
-        action = Action.from_dict(value)
-    except SessionFormatError as err:
-        raise SessionFormatError(f"gold action: {err}") from None
-    if action is None:
-        raise SessionFormatError("gold action: the action mapping dropped it")
-    return action
-
-
-def coerce_predicted_action(value: Action | Mapping | None) -> Action | None:
-    """A predicted action, or None when it is not one (which then counts as invalid)."""
-    if value is None or isinstance(value, Action):
-        return value
-    if isinstance(value, Mapping):
-        return parse_action_object(value)[0]
-    raise TypeError(
-        f"expected an Action, an action dict or None, got {type(value).__name__}; "
-        "parse raw responses with shop_env.parse_response(text).action first"
-    )
-
-
-def exact_match(
-    pred: Action | None, gold: Action, rouge_threshold: float = DEFAULT_ROUGE_THRESHOLD
-) -> bool:
-    """Whether a predicted action counts as the human's action (docs/contract.md, metrics).
-
-    >>> gold = Action("type_and_submit", name="header.search_box.search_input", text="running shoes")
-    >>> exact_match(Action("type_and_submit", name=" header.search_box.search_input", text="Running shoes"), gold)
-    True
-    >>> exact_match(Action("click", name="header.search_box.search_input"), gold)
-    False
-    """
-    if pred is None or pred.type != gold.type:
-        return False
-    if gold.type == CLICK:
-        return (pred.name or "").strip() == (gold.name or "").strip()
-    if gold.type == TYPE_AND_SUBMIT:
-        same_name = (pred.name or "").strip() == (gold.name or "").strip()
-        # thresholded_rouge_l is > 0 exactly when the similarity reaches a threshold above 0.
-        return same_name and (
-            rouge_threshold <= 0
-            or thresholded_rouge_l(pred.text or "", gold.text or "", rouge_threshold) > 0
-        )
-    return True
 
 
 def evaluate(

@@ -109,7 +109,6 @@ class _History(NamedTuple):
     urls: tuple[str, ...]
     actions: tuple[str, ...]
     """Every gold action as JSON."""
-    indices: tuple[np.int64, ...]
     whole: bool
     """Show past pages (context="whole")."""
 
@@ -122,7 +121,6 @@ class _History(NamedTuple):
             pages=(*(step.observation for step in steps), ""),
             urls=(*(step.url or "" for step in steps), ""),
             actions=tuple(step.action.to_json() for step in steps),
-            indices=tuple(np.int64(i) for i in range(len(steps) + 1)),
             whole=context == "whole",
         )
 
@@ -130,7 +128,7 @@ class _History(NamedTuple):
 def _observation(history: _History, index: int, error: str = "") -> dict[str, Any]:
     return {
         "session_id": history.session_id,
-        "step_index": history.indices[index],
+        "step_index": np.int64(index),
         "persona": history.persona,
         "page": history.pages[index],
         "url": history.urls[index],

@@ -7,10 +7,8 @@ A response is one JSON object (docs/contract.md, the task and the response):
 `parse_response` is lenient only where the paper is: surrounding whitespace and one markdown code fence
 are accepted; anything else that is not exactly one such object fails the format (and then scores 0).
 It never raises, whatever the string.
-
-Parsing runs once per sampled response in RL loops and once per env step, so it is built for speed
-without changing what parses: text that cannot be one object (prose, a cut-off object) fails before any
-parser runs, and orjson reads the rest, with `json.loads` deciding what orjson rejects.
+Text that cannot be one object (prose, a cut-off object) fails with a message that says so before
+`json.loads` reads the rest.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-import orjson
 
 from shop_env.session import ACTION_FIELDS, ACTION_TYPES, CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
 
@@ -54,9 +51,7 @@ _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\r?\n(?P<body>.*?)\r?\n?```\Z", re.
 
 
 class ParsedResponse(NamedTuple):
-    """What a response said. `action` is None exactly when the format failed; `error` says why.
-
-    A named tuple rather than a dataclass: one is built per parsed response, and this is 2x cheaper."""
+    """What a response said. `action` is None exactly when the format failed; `error` says why."""
 
     rationale: str | None
     action: Action | None
@@ -128,8 +123,7 @@ _JSON_VALUE_STARTS = frozenset('{["-0123456789tfn')
 
 
 def _json_loads_verdict(body: str) -> tuple[object, str | None]:
-    """`json.loads` decides what orjson rejects, so what parses (NaN, lone surrogates, deep nesting)
-    and the error messages stay the standard library's: (value, None) or (None, why it is not JSON)."""
+    """(value, None), or (None, why it is not JSON) in the standard library's words."""
     try:
         return json.loads(body), None
     except RecursionError:
@@ -140,58 +134,37 @@ def _json_loads_verdict(body: str) -> tuple[object, str | None]:
         return None, f"not one JSON object ({message}{position})"
 
 
-def parse_response(
-    text: object, *, max_chars: int = MAX_RESPONSE_CHARS, expected: Action | None = None
-) -> ParsedResponse:
+def parse_response(text: object, *, max_chars: int = MAX_RESPONSE_CHARS) -> ParsedResponse:
     """Parse a model response into (rationale, action); never raises.
 
     The format holds when the response is one JSON object with a string `rationale` and an `action`
     object whose `type` is a known action type (see `parse_action_object` for its fields).
-    When the action object is exactly `expected.response_object` and `expected` has no `extra` keys,
-    `expected` itself is returned as the action instead of an equal copy (the scorer passes the gold).
 
     >>> parse_response('{"rationale": "Done.", "action": {"type": "terminate"}}').action
     Action(type='terminate', name=None, text=None)
     >>> parse_response('{"rationale": "x"}').error
     "no 'action' object"
     """
-    return ParsedResponse(*read_response(text, max_chars, expected))
-
-
-def read_response(
-    text: object, max_chars: int = MAX_RESPONSE_CHARS, expected: Action | None = None
-) -> tuple[str | None, Action | None, str | None]:
-    """`parse_response` as a plain (rationale, action, error) tuple, for the scorer's hot path."""
-    if type(text) is str and text[:1] == "{" and text[-1:] == "}" and len(text) <= max_chars:
-        body = text  # the canonical form: no whitespace or fence to look for
-    else:
-        if not isinstance(text, str):
-            return None, None, f"response is {type(text).__name__}, not a string"
-        if len(text) > max_chars:
-            return None, None, f"response is {len(text):,} characters, over the {max_chars:,} limit"
-        start, end = json_body_span(text)
-        body = text[start:end]
-        if not body:
-            return None, None, "empty response"
-        # Rule out what cannot be one object before paying for a parser's exception (prose, cut off).
-        if body[0] == "{" and body[-1] != "}":
-            return None, None, f"not one JSON object (it ends with {body[-20:]!r}, not '}}': cut off, or text after it)"
-        if body[0] not in _JSON_VALUE_STARTS:
-            return None, None, f"not one JSON object (it starts with {body[:20]!r})"
-    try:
-        data = orjson.loads(body)  # 5x faster than json.loads on the well-formed bodies
-    except orjson.JSONDecodeError:
-        data, error = _json_loads_verdict(body)
-        if error is not None:
-            return None, None, error
-    if type(data) is not dict:
-        return None, None, f"top-level JSON is {type(data).__name__}, expected an object"
+    if not isinstance(text, str):
+        return ParsedResponse(None, None, f"response is {type(text).__name__}, not a string")
+    if len(text) > max_chars:
+        return ParsedResponse(None, None, f"response is {len(text):,} characters, over the {max_chars:,} limit")
+    start, end = json_body_span(text)
+    body = text[start:end]
+    if not body:
+        return ParsedResponse(None, None, "empty response")
+    if body[0] == "{" and body[-1] != "}":
+        return ParsedResponse(None, None, f"not one JSON object (it ends with {body[-20:]!r}, not '}}': cut off, or text after it)")
+    if body[0] not in _JSON_VALUE_STARTS:
+        return ParsedResponse(None, None, f"not one JSON object (it starts with {body[:20]!r})")
+    data, error = _json_loads_verdict(body)
+    if error is not None:
+        return ParsedResponse(None, None, error)
+    if not isinstance(data, dict):
+        return ParsedResponse(None, None, f"top-level JSON is {type(data).__name__}, expected an object")
     rationale = data.get(RATIONALE_KEY)
-    if type(rationale) is not str:
+    if not isinstance(rationale, str):
         found = "missing" if rationale is None else type(rationale).__name__
-        return None, None, f"'{RATIONALE_KEY}' is {found}, expected a string"
-    raw_action = data.get(ACTION_KEY)
-    if expected is not None and raw_action == expected.response_object and not expected.extra:
-        return rationale, expected, None
-    action, error = parse_action_object(raw_action)
-    return rationale, action, error
+        return ParsedResponse(None, None, f"'{RATIONALE_KEY}' is {found}, expected a string")
+    action, error = parse_action_object(data.get(ACTION_KEY))
+    return ParsedResponse(rationale, action, error)

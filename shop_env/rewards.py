@@ -5,7 +5,7 @@
 - format: `config.format_weight` (0.5) when the response parses (`shop_env.format_reward`); a response
   that fails the format scores 0 in total, whatever else it says, with the parse error in `.error`.
 - action, hierarchical (default): type + attribute + DARS-scaled value (`shop_env.dars`, Table 1).
-- action, binary (baseline and ablation): 1 when the action matches exactly (`shop_env.metrics.
+- action, binary (baseline and ablation): 1 when the action matches exactly (`shop_env.matching.
   exact_match`; docs/contract.md, metrics), else 0.
 - rationale: alpha x s, where s is the self-certainty KL(U || p) of the rationale tokens
   (`shop_env.self_certainty`), computed by the trainer from the policy's logits and passed in.
@@ -19,16 +19,15 @@ whose bound would overflow float32 (the trainers' reward tensors) is refused.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, NamedTuple
 
 from shop_env.dars import hierarchical_action_reward, max_hierarchical_action_reward
-from shop_env.format_reward import FORMAT_WEIGHT, format_reward
-from shop_env.metrics import coerce_gold_action, exact_match
-from shop_env.response_format import MAX_RESPONSE_CHARS, ParsedResponse, parse_action_object, read_response
+from shop_env.format_reward import format_reward
+from shop_env.matching import DEFAULT_ROUGE_THRESHOLD, coerce_gold_action, exact_match
+from shop_env.response_format import ParsedResponse, parse_action_object, parse_response
 from shop_env.session import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
 
 MAX_SELF_CERTAINTY = 1000.0
@@ -51,19 +50,28 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """The weights of the hybrid reward; defaults are the paper's (section 4.1, Table 1)."""
+    """Every number of the hybrid reward, each defined here once; defaults are the paper's (section 4.1,
+    Table 1; docs/contract.md, the reward)."""
 
     dars_factor: float = 1000.0
     """Difficulty-aware reward scaling: multiplies the ROUGE-L of a click's name and of a
     type_and_submit's text, so the hard long-text values outweigh the easy type reward. 1 = no DARS."""
-    rouge_threshold: float = 0.75
+    rouge_threshold: float = DEFAULT_ROUGE_THRESHOLD
     """ROUGE-L similarities below this count 0 in the value reward and in exact match; in [0, 1]."""
     alpha: float = 0.005
     """Weight of the rationale's self-certainty s (nats); the paper's Figure 1 shows +0.13 ~ 26 x 0.005."""
-    format_weight: float = FORMAT_WEIGHT
+    format_weight: float = 0.5
     """Reward for a response that parses (Table 1)."""
     type_weight: float = 0.3
     """Reward for the right action type, the same for every type (Table 1)."""
+    click_name_weight: float = 0.2
+    """Attribute reward of a click with a non-empty predicted `name` (Table 1)."""
+    type_name_weight: float = 0.1
+    """Attribute reward of a type_and_submit with a non-empty predicted `name` (Table 1)."""
+    type_text_weight: float = 0.1
+    """Attribute reward of a type_and_submit with a non-empty predicted `text` (Table 1)."""
+    type_name_value_weight: float = 0.1
+    """Weight of ROUGE-L(name) in a type_and_submit's value reward; only its `text` gets DARS (Table 1)."""
     action_reward: Literal["hierarchical", "binary"] = "hierarchical"
     """"hierarchical" (Table 1 with DARS) or "binary" (1 for an exact match, the paper's baseline)."""
     use_format: bool = True
@@ -102,11 +110,6 @@ class RewardConfig:
                 f"{MAX_SELF_CERTAINTY:g} nats, overflows float32 (max {FLOAT32_MAX:.4g}), which trainers keep "
                 "rewards in; lower dars_factor, alpha or the weights"
             )
-
-    @functools.cached_property
-    def _copied_gold_breakdowns(self) -> dict[str, RewardBreakdown]:
-        """Breakdowns of predictions that copy the gold action, by the action's JSON (`_remember_copied_gold`)."""
-        return {}
 
     @classmethod
     def ablation(cls, name: str) -> RewardConfig:
@@ -160,15 +163,12 @@ _REPRESENTATIVE_GOLDS = (
     Action(TYPE_AND_SUBMIT, name="x", text="x"),
     Action(TERMINATE),
 )
-COPIED_GOLD_CACHE_SIZE = 65_536
-"""Distinct gold actions remembered per config by `_remember_copied_gold` (emptied when full)."""
 
 
 class RewardBreakdown(NamedTuple):
     """Every term of one scored response; `as_dict()` gives them namespaced for logging.
 
-    A named tuple: immutable, so one breakdown can be shared (see `_remember_copied_gold`), and
-    built 3x faster than a frozen dataclass, which counts at one per env step.
+    A named tuple: immutable, and unpacked like one by callers that want a few terms.
 
     - total = format + action + rationale.
     - type, attribute, value: the hierarchical terms (binary mode pays nothing per term, see
@@ -226,10 +226,7 @@ def score_response(
     >>> result.total, result.error
     (0.0, "unknown action type 'hover'; expected one of click, type_and_submit, terminate")
     """
-    config = config or DEFAULT_CONFIG
-    gold = gold_action if type(gold_action) is Action else coerce_gold_action(gold_action)
-    _, action, error = read_response(text, MAX_RESPONSE_CHARS, gold)
-    return _score_parsed(action, error, gold, config, self_certainty)
+    return _breakdown(parse_response(text), coerce_gold_action(gold_action), config or DEFAULT_CONFIG, self_certainty)
 
 
 def score_action(
@@ -257,7 +254,7 @@ def score_action(
         action, error = parse_action_object(pred_action)
     else:
         action, error = None, f"expected an Action, a dict or None, got {type(pred_action).__name__}"
-    return _score_parsed(action, error, gold, config, self_certainty)
+    return _breakdown(ParsedResponse(None, action, error), gold, config, self_certainty)
 
 
 def max_reward(gold_action: Action | Mapping, config: RewardConfig | None = None) -> float:
@@ -275,38 +272,6 @@ def max_reward(gold_action: Action | Mapping, config: RewardConfig | None = None
 
 
 DEFAULT_CONFIG = RewardConfig()  # here: validating a config calls max_reward
-
-
-def _score_parsed(
-    action: Action | None, error: str | None, gold: Action, config: RewardConfig, self_certainty: float | None
-) -> RewardBreakdown:
-    """Score a parsed prediction (None with the parse error when the format failed).
-
-    The two common cases, a copy of the human and a format failure, skip the term-by-term scoring:
-    this runs once per env step.
-    """
-    if self_certainty is None:
-        if action is gold or (action is not None and action == gold):
-            return config._copied_gold_breakdowns.get(gold.to_json()) or _remember_copied_gold(gold, config)
-        if action is None:
-            return RewardBreakdown(error=error)
-    return _breakdown(ParsedResponse(None, action, error), gold, config, self_certainty)
-
-
-def _remember_copied_gold(gold: Action, config: RewardConfig) -> RewardBreakdown:
-    """Score a prediction equal to `gold` and remember it in `config._copied_gold_breakdowns`.
-
-    A copy of the human is the common case late in training and in oracle replays, so its breakdown
-    is computed once per (action, config) and shared (breakdowns are immutable). It is kept under the
-    action's JSON, whose hash and equality run in C (an lru_cache on (action, config) would call two
-    Python `__hash__`es and often a dataclass `__eq__` per step).
-    """
-    cache = config._copied_gold_breakdowns
-    if len(cache) >= COPIED_GOLD_CACHE_SIZE:
-        cache.clear()
-    predicted = Action(gold.type, gold.name, gold.text)  # without the gold's `extra` keys
-    breakdown = cache[gold.to_json()] = _breakdown(ParsedResponse(None, predicted), gold, config, None)
-    return breakdown
 
 
 def _breakdown(

@@ -23,7 +23,6 @@ import stat
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -169,24 +168,16 @@ class Action:
 
     def to_dict(self) -> dict[str, Any]:
         """The action's JSON object (a new dict each call): its fields, then `extra`."""
-        return {**self.response_object, **self.extra} if self.extra else dict(self.response_object)
+        return {**self.response_object, **self.extra}
 
     def to_json(self) -> str:
-        return self._json
-
-    @cached_property
-    def response_object(self) -> Mapping[str, str]:
-        """The action object a model's response holds for this action: `type` and the type's fields,
-        without `extra`. Cached and shared (the env compares every prediction with it): do not mutate."""
-        out = {"type": self.type}
-        for key in ACTION_FIELDS[self.type]:
-            out[key] = getattr(self, key)
-        return out
-
-    @cached_property
-    def _json(self) -> str:
-        """Computed once: the env shows every past action as JSON at every step."""
         return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @property
+    def response_object(self) -> dict[str, str]:
+        """The action object a model's response holds for this action: `type` and the type's fields,
+        without `extra` (a new dict each call)."""
+        return {"type": self.type, **{key: getattr(self, key) for key in ACTION_FIELDS[self.type]}}
 
     def __str__(self) -> str:
         if self.type == CLICK:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shop_env.cli import app
+from shop_r1.cli import app
 
 FIXTURE = Path(__file__).parent / "fixtures" / "real_format_sessions.jsonl"
 runner = CliRunner()

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from agents.compare import run_compare
 from agents.evaluate import EvalConfig, run_eval
-from shop_env.cli import app
+from shop_r1.cli import app
 
 from conftest import FIXTURES
 

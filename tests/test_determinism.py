@@ -108,7 +108,7 @@ def test_eval_metrics_repeat_for_a_seed():
 @pytest.mark.slow
 def test_sampled_llm_eval_repeats_for_a_seed():
     """Temperature sampling (the paper's 0.6) with the tiny random model: the seed fixes every token."""
-    from agents.policies import make_policy
+    from agents.make_policy import make_policy
 
     def sampled(seed: int) -> dict:
         policy = make_policy("tiny-random", seed=seed, temperature=0.6, max_new_tokens=12, max_tokens=1024, batch_size=2)

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from agents.evaluate import EvalConfig, evaluate_policy, run_eval
 from agents.policies import OraclePolicy, PolicyOutput, RandomValidPolicy
 from shop_env import ENV_ID
-from shop_env.cli import app
+from shop_r1.cli import app
 from shop_env.response_format import format_response
 from shop_env.session import Action
 

@@ -618,7 +618,7 @@ def test_convert_sessions_between_every_written_format(real_sessions, tmp_path):
 def test_cli_convert_maps_types_and_reports_bad_input(tmp_path):
     from typer.testing import CliRunner
 
-    from shop_env.cli import app
+    from shop_r1.cli import app
 
     source = write_rows(full_action_rows(), tmp_path / "full.parquet")
     runner = CliRunner()

@@ -156,8 +156,8 @@ def test_full_fine_tuning_grpo_from_an_adapter_is_refused(sft_run):
 
 def test_eval_takes_an_adapter_directory_as_policy(sft_run, tmp_path):
     from agents.hf_policy import HFPolicy
-    from agents.policies import make_policy
-    from shop_env.cli import app
+    from agents.make_policy import make_policy
+    from shop_r1.cli import app
 
     policy = make_policy(str(sft_run / "model"), greedy=True, max_new_tokens=4, max_tokens=1024)
     assert isinstance(policy, HFPolicy) and not any("lora" in name for name, _ in policy.model.named_parameters())
@@ -187,7 +187,7 @@ def test_lora_settings_are_checked_and_reach_every_stage():
 
 
 def test_cli_lora_flags_are_validated(tmp_path):
-    from shop_env.cli import app
+    from shop_r1.cli import app
 
     result = CliRunner().invoke(app, ["sft", "--lora-rank", "-2", "--out", str(tmp_path)], terminal_width=200)
     assert result.exit_code != 0 and "lora_rank" in result.output

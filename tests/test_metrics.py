@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shop_env.metrics import INVALID, as_percentages, evaluate, exact_match, percent
+from shop_env.matching import exact_match
+from shop_env.metrics import INVALID, as_percentages, evaluate, percent
 from shop_env.session import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, SessionFormatError
 
 

@@ -66,7 +66,7 @@ sys.path.insert(0, tests)
 from test_offline import guard_sockets
 
 lookups = guard_sockets()
-from shop_env.cli import main
+from shop_r1.cli import main
 
 sys.argv = ["shop-r1", *json.loads(args)]
 try:
@@ -137,6 +137,6 @@ def test_stay_offline_keeps_explicit_settings_and_updates_imported_libraries(mon
 
 def test_the_cli_module_imports_no_model_library():
     """main() sets the switches before any command runs; that only works if importing the CLI loads none of them."""
-    code = "import sys, shop_env.cli; print(sorted(m for m in ('torch', 'huggingface_hub', 'transformers', 'trl') if m in sys.modules))"
+    code = "import sys, shop_r1.cli; print(sorted(m for m in ('torch', 'huggingface_hub', 'transformers', 'trl') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

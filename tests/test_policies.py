@@ -16,9 +16,9 @@ from agents.policies import (
     PolicyOutput,
     RandomValidPolicy,
     TerminatePolicy,
-    make_policy,
     persona_query,
 )
+from agents.make_policy import make_policy
 from shop_env.replay_env import observation_at
 from shop_env.response_format import EXAMPLE_RESPONSES, format_response, parse_response
 from shop_env.self_certainty import rationale_mask_for

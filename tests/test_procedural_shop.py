@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shop_env.cli import app
+from shop_r1.cli import app
 from shop_env.procedural_shop import SOURCE, Catalog, make_persona, make_sessions
 from shop_env.procedural_shop.pages import RESULTS_PER_PAGE, SearchState, render_search
 from shop_env.procedural_shop.shopper import check_split_name, iter_sessions, session_stats

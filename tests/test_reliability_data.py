@@ -305,7 +305,7 @@ def test_replay_prints_data_as_written(tmp_path):
 def test_cli_prints_paths_as_typed(tmp_path):
     from typer.testing import CliRunner
 
-    from shop_env.cli import app
+    from shop_r1.cli import app
 
     destination = tmp_path / "[v2]" / "[black]out.jsonl"
     result = CliRunner().invoke(app, ["convert", str(FIXTURES / "real_format_sessions.jsonl"), str(destination)])

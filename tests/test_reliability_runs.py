@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 import agents.models
-from shop_env.cli import app
+from shop_r1.cli import app
 from training.grpo import GRPORunConfig, run_grpo
 from training.pipeline import run_train
 from training.presets import train_config

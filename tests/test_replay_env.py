@@ -46,15 +46,15 @@ def test_import_registers_the_id():
     assert shop_env.ENV_ID == "ShopR1/SessionReplay-v0" and shop_env.ENV_ID in gym.registry
 
 
-def test_make_adds_no_per_step_wrappers_and_the_env_checks_call_order_itself(sessions):
-    env = gym.make(shop_env.ENV_ID, sessions=sessions)
-    assert type(env) is SessionReplayEnv
-    with pytest.raises(RuntimeError, match="call reset"):
+def test_make_wraps_with_gymnasiums_checks_and_the_env_checks_call_order_itself(sessions):
+    env = gym.make(shop_env.ENV_ID, sessions=sessions)  # gymnasium's default wrappers: order, passive checker
+    with pytest.raises(gym.error.ResetNeeded):
         env.step("{}")
-    assert env.render() is None
-    checked = gym.make(shop_env.ENV_ID, sessions=sessions, disable_env_checker=False)
-    checked.reset(seed=0)
-    assert checked.step("not json")[1] == 0.0
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.unwrapped.step("{}")
+    assert env.unwrapped.render() is None
+    env.reset(seed=0)
+    assert env.step("not json")[1] == 0.0
 
 
 @pytest.mark.parametrize("context", ["whole", "latest"])

@@ -31,7 +31,7 @@ import shop_env.format_reward
 import shop_env.metrics
 import shop_env.response_format
 import shop_env.rewards
-from shop_env.dars import MAX_ROUGE_TOKENS, lcs_length, rouge_l, rouge_tokens, thresholded_rouge_l
+from shop_env.matching import MAX_ROUGE_TOKENS, lcs_length, rouge_l, rouge_tokens, thresholded_rouge_l
 from shop_env.response_format import EXAMPLE_RESPONSES, MAX_RESPONSE_CHARS, format_response
 from shop_env.rewards import (
     ABLATIONS,
@@ -45,7 +45,7 @@ from shop_env.session import CLICK, TERMINATE, TYPE_AND_SUBMIT, Action, SessionF
 
 TOL = 1e-9
 ROUGE_SCORE = rouge_scorer.RougeScorer(["rougeL"])
-"""The paper's metric as the rouge-score package computes it: the reference for shop_env.dars."""
+"""The paper's metric as the rouge-score package computes it: the reference for shop_env.matching."""
 CLICK_GOLD = Action(CLICK, name="search_results.trail_runner.view_product")
 SEARCH_GOLD = Action(TYPE_AND_SUBMIT, name="header.search_box.search_input", text="red running shoes")
 TERMINATE_GOLD = Action(TERMINATE)

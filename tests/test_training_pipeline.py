@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shop_env.cli import app
+from shop_r1.cli import app
 from training.presets import train_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "real_format_sessions.jsonl"

@@ -43,7 +43,7 @@ def replay(
     max_tokens: int = typer.Option(2048, help="Prompt token budget for LLM policies (the paper uses 32768 on GPUs)."),
 ) -> None:
     """Replay one session step by step: what the page offers, what the policy did, what the human did, the reward."""
-    from agents.policies import make_policy
+    from agents.make_policy import make_policy
     from shop_env.loaders import resolve_sessions
     from shop_env.replay import replay_session
 
@@ -383,7 +383,20 @@ def main() -> None:
     # when the cores are shared (measured: a tiny-model step took 7.2 s spinning, 0.54 s passive).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     stay_offline()  # before any command imports huggingface_hub, transformers or TRL
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as err:  # a command of an extra the install lacks: say which, not a traceback
+        extra = EXTRA_FOR_MODULE.get((err.name or "").split(".")[0])
+        if extra is None:
+            raise
+        typer.echo(f"Error: this command needs {err.name}, which comes with shop-r1's [{extra}] extra: "
+                   f"pip install 'shop-r1[{extra}]' (on a CPU machine, pip install torch==2.13.0 first)", err=True)
+        raise SystemExit(1) from None
+
+
+EXTRA_FOR_MODULE = {"torch": "models", "transformers": "models", "peft": "models", "accelerate": "models",
+                    "gguf": "models", "trl": "train", "tensorboard": "train", "verl": "gpu", "vllm": "gpu"}
+"""Which extra brings a module that the core install lacks (pyproject.toml)."""
 
 
 if __name__ == "__main__":
