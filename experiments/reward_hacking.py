@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shop_env.atomic_io import write_json
-from shop_env.dars import rouge_l
+from shop_env.matching import rouge_l
 from shop_env.response_format import format_response
 from shop_env.rewards import RewardConfig, score_response
 from shop_env.session import ACTION_TYPES, TERMINATE, TYPE_AND_SUBMIT, Action, Session, Step
