@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -189,8 +190,14 @@ def test_the_core_runs_without_torch_or_a_trainer(tmp_path):
 def test_a_built_wheel_replays_the_bundled_sessions_from_anywhere(tmp_path):
     """`pip install` of the wheel (not editable), then gym.make from another directory: the bundled
     sessions come from inside the installed package (importlib.resources), not from this checkout."""
+    source = tmp_path / "source"  # the tracked files only: the build writes build/ and egg-info beside them
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], check=True, capture_output=True, text=True).stdout
+    for name in filter(None, tracked.split("\0")):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)],
                    check=True, capture_output=True, timeout=600)
     wheel = next(wheels.glob("shop_r1-*.whl"))
     site = tmp_path / "site"
