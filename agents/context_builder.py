@@ -15,7 +15,7 @@ galloping search around the guess: a handful of tokenizations of budget-sized pr
 character, and never the whole uncut history of a session far over the budget nor the whole of a
 page far longer than it (no text over `MAX_CHARS_PER_TOKEN` characters per budget token is tokenized).
 
-    >>> built = build_prompt(observation, tokenizer, max_tokens=2048, max_new_tokens=96)  # doctest: +SKIP
+    >>> built = build_prompt(observation, tokenizer, context_window=2048, max_new_tokens=96)  # doctest: +SKIP
     >>> built.n_tokens <= 2048 - 96, built.dropped  # doctest: +SKIP
     (True, Dropped(pages=3, page_chars=0))
 """
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop_env.atomic_io import writable
+from shop_env.replay_env import check_context
 
 from agents.prompts import PAGE_OMITTED, build_messages
 
-CONTEXT_MODES = ("whole", "latest")
-DEFAULT_MAX_TOKENS = 32_768
+DEFAULT_CONTEXT_WINDOW = 32_768
 """The paper's context length (section 4.1)."""
 MAX_CHARS_PER_TOKEN = 32
 """A generous bound on characters per token: a text longer than this many characters per budget
@@ -47,6 +47,35 @@ such a prompt nearly always fits and costs one tokenization; longer ones go stra
 def truncation_note(chars_cut: int) -> str:
     """Marks where the current page was cut, so the model knows the page continues."""
     return f"\n<!-- {chars_cut} more characters of this page were cut to fit the context budget -->"
+
+
+@dataclass(frozen=True)
+class PromptBudget:
+    """How a prompt is cut to fit: the one setting SFT, GRPO, prepare-verl and every LLM policy share, so
+    training and evaluation prompts are the same ones (`build`)."""
+
+    context: str | None = "whole"
+    """'whole' (past pages + past actions + current page), 'latest' (past actions + current page), or None:
+    the observation as the env built it."""
+    context_window: int = DEFAULT_CONTEXT_WINDOW
+    """Prompt + response tokens (paper: 32k); the prompt gets `context_window - max_new_tokens`, and the
+    oldest past pages go first, then the end of the current page, to fit."""
+    max_new_tokens: int = 256
+    """Tokens kept for the response; evaluation must keep as many as training did for the same prompts."""
+
+    def __post_init__(self):
+        check_context(self.context, allow_none=True)
+        if self.context_window < 64:
+            raise ValueError(f"context_window={self.context_window} is too small for the system prompt; use >= 64")
+        if not 1 <= self.max_new_tokens < self.context_window:
+            raise ValueError(
+                f"max_new_tokens={self.max_new_tokens} must be >= 1 and below context_window={self.context_window}, "
+                "which must leave room for the prompt"
+            )
+
+    def build(self, observation: Mapping[str, Any], tokenizer: Any) -> BuiltPrompt:
+        return build_prompt(observation, tokenizer, context_window=self.context_window, context=self.context,
+                            max_new_tokens=self.max_new_tokens)
 
 
 class ContextBudgetError(ValueError):
@@ -101,8 +130,7 @@ def count_tokens(text: str, tokenizer: Any) -> int:
 def _observation_for(observation: Mapping[str, Any], context: str | None) -> Mapping[str, Any]:
     if context is None:
         return observation
-    if context not in CONTEXT_MODES:
-        raise ValueError(f"context must be one of {CONTEXT_MODES} or None, got {context!r}")
+    check_context(context, allow_none=True)
     if context == "latest":
         return {**observation, "past_pages": ()}
     if len(observation["past_pages"]) != len(observation["past_actions"]):
@@ -119,21 +147,21 @@ def build_prompt(
     observation: Mapping[str, Any],
     tokenizer: Any,
     *,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
+    context_window: int = DEFAULT_CONTEXT_WINDOW,
     context: str | None = None,
     max_new_tokens: int = 0,
 ) -> BuiltPrompt:
-    """The chat prompt for one observation, cut to `max_tokens - max_new_tokens` prompt tokens.
+    """The chat prompt for one observation, cut to `context_window - max_new_tokens` prompt tokens.
 
     `context=None` uses the observation as built (its `past_pages` is empty in latest-step mode);
     "latest" ignores its past pages; "whole" checks that it has them.
     """
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    budget = max_tokens - max_new_tokens
+    budget = context_window - max_new_tokens
     if budget <= 0:
         raise ValueError(
-            f"max_tokens={max_tokens} leaves no room for the prompt after max_new_tokens={max_new_tokens}; raise max_tokens"
+            f"context_window={context_window} leaves no room for the prompt after max_new_tokens={max_new_tokens}; raise context_window"
         )
     observation = _observation_for(observation, context)
     pages: list[str] = list(observation["past_pages"])
@@ -198,7 +226,7 @@ def build_prompt(
         raise ContextBudgetError(
             f"session {observation.get('session_id')!r} step {observation.get('step_index')}: the instructions, "
             f"persona and action history alone take {need}, over the budget of {budget} "
-            f"(max_tokens={max_tokens} - max_new_tokens={max_new_tokens}); raise max_tokens"
+            f"(context_window={context_window} - max_new_tokens={max_new_tokens}); raise context_window"
         )
     spare = budget - attempt(n_pages, 0)[2] - count_tokens(truncation_note(len(page)), tokenizer)
     head = page[: MAX_CHARS_PER_TOKEN * max(spare, 0)]

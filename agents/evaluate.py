@@ -1,8 +1,8 @@
 """`shop-r1 eval`: a policy replayed over recorded sessions, scored as in the paper's Tables 2 and 3.
 
-    shop-r1 eval --policy smollm2 --sessions bundled:test --limit 40 --max-tokens 2048 --max-new-tokens 96 --out runs/eval
+    shop-r1 eval --policy smollm2 --sessions bundled:test --limit 40 --context-window 2048 --max-new-tokens 96 --out runs/eval
     shop-r1 eval --policy heuristic --sessions bundled:test --out runs/eval-heuristic
-    shop-r1 eval --policy Qwen/Qwen2.5-3B-Instruct --max-tokens 32768 --temperatures 0.6,0.7,0.8,0.9,1.0,1.1,1.2 --out runs/sweep
+    shop-r1 eval --policy Qwen/Qwen2.5-3B-Instruct --context-window 32768 --temperatures 0.6,0.7,0.8,0.9,1.0,1.1,1.2 --out runs/sweep
 
 Every step of every session is predicted teacher-forced (the human's next page follows whatever the
 policy said), through the replay env `ShopR1/SessionReplay-v0`, so the reward breakdowns are the
@@ -41,17 +41,18 @@ from shop_env.metrics import bootstrap_intervals, evaluate, percent
 from shop_env.rewards import RewardConfig
 from shop_env.session import ACTION_TYPES, Session
 
+from agents.context_builder import PromptBudget
 from agents.eval_plots import plot_confusion, plot_per_type, plot_temperature_sweep
 from agents.models import WEIGHT_FORMATS
 from agents.make_policy import BASELINES, make_policy
 from agents.policies import Policy
 
-CPU_MAX_TOKENS = 2048
+CPU_CONTEXT_WINDOW = 2048
 """Default prompt + response budget of the CLI: a 135M-model forward over 2k tokens takes ~6 s on 2 CPU
-cores (8k: ~37 s). The paper's 32768 is for GPUs: pass --max-tokens 32768."""
+cores (8k: ~37 s). The paper's 32768 is for GPUs: pass --context-window 32768."""
 
 CPU_DEMO = {
-    "policy": "smollm2", "sessions": "bundled:test", "context": "whole", "limit": 16, "max_tokens": 2048,
+    "policy": "smollm2", "sessions": "bundled:test", "context": "whole", "limit": 16, "context_window": 2048,
     "max_new_tokens": 96, "weights": "fp32", "decoder": "fast",
 }
 """EvalConfig fields of the README's main job: zero-shot SmolLM2-135M on the first 16 steps of the bundled
@@ -83,7 +84,7 @@ class EvalConfig:
     """Nucleus sampling mass."""
     limit: int | None = None
     """Evaluate only the first N steps, taking sessions in order (the last one may stop early)."""
-    max_tokens: int = CPU_MAX_TOKENS
+    context_window: int = CPU_CONTEXT_WINDOW
     """Prompt + response token budget; the context builder drops the oldest pages first to fit."""
     max_new_tokens: int = 256
     """Most tokens per response (a rationale + action is ~40-100)."""
@@ -107,8 +108,7 @@ class EvalConfig:
     """Show a progress bar."""
 
     def __post_init__(self):
-        if self.context not in ("whole", "latest"):
-            raise ValueError(f"context must be 'whole' or 'latest', got {self.context!r}")
+        PromptBudget(self.context, self.context_window, self.max_new_tokens)  # validates the three
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 step (or None for all), got {self.limit}")
         if self.temperatures is not None:
@@ -137,7 +137,7 @@ class EvalConfig:
             "temperature": self.temperature if temperature is None else temperature,
             "top_p": self.top_p,
             "greedy": self.greedy,
-            "max_tokens": self.max_tokens,
+            "context_window": self.context_window,
             "max_new_tokens": self.max_new_tokens,
             "context": self.context,
             "seed": self.seed,
@@ -442,7 +442,7 @@ def _settings_label(config: EvalConfig, temperature: float) -> str:
     decoding = "greedy" if config.greedy else f"T={temperature:g}" + (f", top-p {config.top_p:g}" if config.top_p < 1 else "")
     if config.policy in BASELINES:
         return f"context={config.context}"
-    return f"context={config.context}, {decoding}, budget {config.max_tokens} tokens ({config.max_new_tokens} for the response)"
+    return f"context={config.context}, {decoding}, budget {config.context_window} tokens ({config.max_new_tokens} for the response)"
 
 
 def _run_record(config: EvalConfig, temperature: float) -> dict[str, Any]:

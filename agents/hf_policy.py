@@ -1,6 +1,6 @@
 """`HFPolicy`: any transformers causal LM as a shopper policy, batched, on CPU or GPU.
 
-    policy = HFPolicy("smollm2", temperature=0.6, max_tokens=2048, max_new_tokens=96)
+    policy = HFPolicy("smollm2", temperature=0.6, context_window=2048, max_new_tokens=96)
     outputs = policy.act([observation_at(session, 3)])
     outputs[0].text, outputs[0].action
 
@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from agents.context_builder import CONTEXT_MODES, DEFAULT_MAX_TOKENS, BuiltPrompt, ContextBudgetError, build_prompt
+from agents.context_builder import DEFAULT_CONTEXT_WINDOW, BuiltPrompt, ContextBudgetError, PromptBudget
 from agents.decoding import Prefilled, Sampling, check_supported, decode, prefill
 from agents.models import EMBEDDED_MODEL, load_model_and_tokenizer
 from agents.policies import PolicyOutput
@@ -56,7 +56,7 @@ class GenerationSettings:
     """Decode greedily (argmax) instead of sampling: deterministic, for tests and debugging."""
     max_new_tokens: int = 256
     """Most tokens generated per response; a rationale + action is ~40-100 tokens."""
-    max_tokens: int = DEFAULT_MAX_TOKENS
+    context_window: int = DEFAULT_CONTEXT_WINDOW
     """Prompt + response budget in tokens (paper: 32k). Clamped to the model's context window; on a
     CPU use ~2048 (a 135M-model forward over 2k tokens takes ~6 s on 2 cores, over 8k ~37 s)."""
     context: str | None = None
@@ -78,18 +78,17 @@ class GenerationSettings:
             raise ValueError(f"temperature must be > 0, got {self.temperature}; use greedy=True for argmax decoding")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.max_tokens <= self.max_new_tokens:
-            raise ValueError(
-                f"max_tokens={self.max_tokens} must exceed max_new_tokens={self.max_new_tokens} to leave room for the prompt"
-            )
-        if self.context is not None and self.context not in CONTEXT_MODES:
-            raise ValueError(f"context must be one of {CONTEXT_MODES} or None, got {self.context!r}")
+        _ = self.budget  # validates context, context_window and max_new_tokens
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+
+
+    @property
+    def budget(self) -> PromptBudget:
+        """The prompt budget these settings give (the model's own window may clamp it: `HFPolicy`)."""
+        return PromptBudget(self.context, self.context_window, self.max_new_tokens)
 
 
 SETTING_NAMES = frozenset(field.name for field in fields(GenerationSettings))
@@ -97,15 +96,8 @@ BATCH_SIZE = 8
 """Default rows per decoding batch: a decode step streams the weights once for all of them."""
 
 
-def prompt_for(observation: dict, tokenizer, max_tokens: int, settings: GenerationSettings) -> BuiltPrompt:
-    """The prompt every backend sends for one observation (the training data uses the same call)."""
-    return build_prompt(
-        observation, tokenizer, max_tokens=max_tokens, context=settings.context, max_new_tokens=settings.max_new_tokens
-    )
-
-
 def prompts_within_budget(
-    observations: list[dict], tokenizer, max_tokens: int, settings: GenerationSettings
+    observations: list[dict], tokenizer, budget: PromptBudget
 ) -> tuple[dict[int, BuiltPrompt], list[PolicyOutput | None]]:
     """Prompts of the observations that fit, by index, and the outputs list with the others answered.
 
@@ -116,7 +108,7 @@ def prompts_within_budget(
     prompts: dict[int, BuiltPrompt] = {}
     for index, observation in enumerate(observations):
         try:
-            prompts[index] = prompt_for(observation, tokenizer, max_tokens, settings)
+            prompts[index] = budget.build(observation, tokenizer)
         except ContextBudgetError as err:
             outputs[index] = PolicyOutput(text="", action=None, error=str(err))
     return prompts, outputs
@@ -161,11 +153,12 @@ class HFPolicy:
             self.model, self.tokenizer = model, tokenizer
             self.name = getattr(model, "name_or_path", None) or type(model).__name__
         window = getattr(self.model.config, "max_position_embeddings", None)
-        self.max_tokens = min(self.settings.max_tokens, window) if window else self.settings.max_tokens
-        if self.max_tokens < self.settings.max_tokens:
-            logger.info("%s: token budget %d clamped to the model's context window %d", self.name, self.settings.max_tokens, window)
-        if self.max_tokens <= self.settings.max_new_tokens:
-            raise ValueError(f"{self.name}: context window {window} leaves no room for max_new_tokens={self.settings.max_new_tokens}")
+        if window and window < self.settings.context_window:
+            logger.info("%s: token budget %d clamped to the model's context window %d", self.name, self.settings.context_window, window)
+            if window <= self.settings.max_new_tokens:
+                raise ValueError(f"{self.name}: context window {window} leaves no room for max_new_tokens={self.settings.max_new_tokens}")
+        self.budget = PromptBudget(self.settings.context, min(self.settings.context_window, window or self.settings.context_window),
+                                   self.settings.max_new_tokens)
         one_at_a_time = self.settings.decoder == "generate" and self.model.device.type == "cpu"
         self.batch_size = self.settings.batch_size or (1 if one_at_a_time else BATCH_SIZE)
         if self.settings.decoder == "fast":
@@ -220,10 +213,10 @@ class HFPolicy:
             self.model.generation_config = shipped
 
     def build_prompts(self, observations: list[dict]) -> list[BuiltPrompt]:
-        return [prompt_for(observation, self.tokenizer, self.max_tokens, self.settings) for observation in observations]
+        return [self.budget.build(observation, self.tokenizer) for observation in observations]
 
     def act(self, observations: list[dict]) -> list[PolicyOutput]:
-        prompts, outputs = prompts_within_budget(observations, self.tokenizer, self.max_tokens, self.settings)
+        prompts, outputs = prompts_within_budget(observations, self.tokenizer, self.budget)
         if self.settings.decoder == "fast":
             ids = {i: self.tokenizer(prompt.text, add_special_tokens=False)["input_ids"] for i, prompt in prompts.items()}
             order = sorted(ids, key=lambda i: ids[i])  # token order: neighbours share the longest prefixes

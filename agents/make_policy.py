@@ -21,7 +21,7 @@ def make_policy(name_or_path: str, *, sessions: Sequence[Session] | None = None,
     LLM names are `smollm2` (the embedded model), `tiny-random`, an HF id or a local path; an
     optional `backend="vllm"` picks vLLM over transformers. `generation_kwargs` are
     `agents.hf_policy.GenerationSettings` fields (temperature, top_p, greedy, max_new_tokens,
-    max_tokens, context, seed, batch_size, with_self_certainty). Baselines use only `seed` (random)
+    context_window, context, seed, batch_size, with_self_certainty). Baselines use only `seed` (random)
     and ignore the others, so one command line can switch between any policy.
     """
     if name_or_path == "oracle":

@@ -50,12 +50,11 @@ class VLLMPolicy:
             raise ValueError(f"{path} is a LoRA adapter; the vLLM backend loads full models only: use the hf backend, which merges it")
         self.name = str(model)
         self.tokenizer = load_tokenizer(path)
-        self.engine = vllm.LLM(model=str(path), seed=self.settings.seed, max_model_len=self.settings.max_tokens)
-        self.max_tokens = self.settings.max_tokens
+        self.engine = vllm.LLM(model=str(path), seed=self.settings.seed, max_model_len=self.settings.context_window)
 
     def with_settings(self, **changes: Any) -> VLLMPolicy:
         """The same engine with other sampling settings (temperature, top_p, greedy, max_new_tokens, seed)."""
-        fixed = {"max_tokens", "with_self_certainty"} & set(changes)
+        fixed = {"context_window", "with_self_certainty"} & set(changes)
         if fixed:
             raise ValueError(f"{sorted(fixed)} cannot change on a running vLLM engine; build a new VLLMPolicy")
         tempered = copy.copy(self)
@@ -63,7 +62,7 @@ class VLLMPolicy:
         return tempered
 
     def act(self, observations: list[dict]) -> list[PolicyOutput]:
-        fitting, outputs = prompts_within_budget(observations, self.tokenizer, self.max_tokens, self.settings)
+        fitting, outputs = prompts_within_budget(observations, self.tokenizer, self.settings.budget)
         indices = sorted(fitting)
         prompts = [fitting[index] for index in indices]
         sampling = self._vllm.SamplingParams(

@@ -55,7 +55,7 @@ def run(quick: bool = False) -> dict:
 
     def prompts() -> int:
         for observation in observations:
-            build_prompt(observation, tokenizer, max_tokens=MAX_TOKENS)
+            build_prompt(observation, tokenizer, context_window=MAX_TOKENS)
         return len(observations)
 
     def tokenize_once() -> int:
@@ -64,7 +64,7 @@ def run(quick: bool = False) -> dict:
         return len(full_texts)
 
     counting = CountingTokenizer(tokenizer)
-    built = [build_prompt(o, counting, max_tokens=MAX_TOKENS) for o in observations]
+    built = [build_prompt(o, counting, context_window=MAX_TOKENS) for o in observations]
     full_tokens = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in full_texts]
     rounds = 2 if quick else 5
     with pinned_to_one_core() as core:
@@ -88,7 +88,7 @@ def run(quick: bool = False) -> dict:
         },
         "pinned_core": core,
         "notes": (
-            f"build_prompt(observation_at(session, i, 'whole'), tokenizer, max_tokens={MAX_TOKENS}) for every step i "
+            f"build_prompt(observation_at(session, i, 'whole'), tokenizer, context_window={MAX_TOKENS}) for every step i "
             "vs tokenizer(full rendered prompt text) once per step; SmolLM2 tokenizer; pages of about "
             f"{PAGE_CHARS:,} simplified characters."
         ),

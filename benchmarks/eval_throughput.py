@@ -33,7 +33,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     demo = EvalConfig(**{**CPU_DEMO, **({"limit": 4, "max_new_tokens": 32} if quick else {})}, out="unused")
     sessions = list(resolve_sessions(demo.sessions))
     settings = {
-        "temperature": demo.temperature, "max_tokens": demo.max_tokens, "max_new_tokens": demo.max_new_tokens,
+        "temperature": demo.temperature, "context_window": demo.context_window, "max_new_tokens": demo.max_new_tokens,
         "context": demo.context, "seed": demo.seed, "with_self_certainty": demo.self_certainty,
     }
     (fp32, tokenizer), fp32_load = timed(lambda: load_model_and_tokenizer(demo.policy))
@@ -74,7 +74,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         },
         "notes": (
             f"SmolLM2-135M-Instruct, the first {steps} steps of bundled:test, {demo.context} context, budget "
-            f"{demo.max_tokens} tokens, up to {demo.max_new_tokens} new tokens, T={demo.temperature}, self-certainty on; "
+            f"{demo.context_window} tokens, up to {demo.max_new_tokens} new tokens, T={demo.temperature}, self-certainty on; "
             f"baseline: float32 + generate one prompt at a time; fast: {demo.weights} weights + the {demo.decoder} decoder. "
             "Steps per second of wall time through evaluate_policy (rewards included), one round each."
         ),

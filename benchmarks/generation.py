@@ -60,7 +60,7 @@ def _agreement(models: dict, tokenizer, count: int) -> dict[str, Any]:
         if len(observations) >= count:
             break
     observations = observations[:count]
-    settings = {"greedy": True, "max_new_tokens": 64, "max_tokens": 1024, "context": "latest"}
+    settings = {"greedy": True, "max_new_tokens": 64, "context_window": 1024, "context": "latest"}
     answers, seconds = {}, {}
     for name, model in models.items():
         answers[name], seconds[name] = timed(lambda model=model: HFPolicy(model, tokenizer, **settings).act(observations))

@@ -36,7 +36,7 @@ def _config(quick: bool):
     new_tokens = 32 if quick else 64
     return GRPORunConfig(
         model="tiny-random" if quick else "smollm2", max_steps=1, num_generations=4, prompts_per_step=1,
-        micro_batch_size=4, max_context_tokens=1024 + new_tokens, max_completion_tokens=new_tokens, learning_rate=1e-6,
+        micro_batch_size=4, context_window=1024 + new_tokens, max_new_tokens=new_tokens, learning_rate=1e-6,
     )
 
 
@@ -140,7 +140,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "model": config.model,
         "notes": (
             f"{config.model}; one prompt of {steps['ours'][0]['prompt_tokens']} tokens x G={config.num_generations} "
-            f"completions of up to {config.max_completion_tokens} tokens, micro-batch = the group, beta=0.001 "
+            f"completions of up to {config.max_new_tokens} tokens, micro-batch = the group, beta=0.001 "
             "(reference forward included), alpha=0.005 for ours; each step in a fresh process from the same "
             "weights and seed (same prompt and samples), median of interleaved rounds; peak RSS of the step's process."
         ),

@@ -162,7 +162,7 @@ def _scenario_context_whole_session(quick: bool) -> dict:
     last = len(session.steps) - 1
     indices = (last,) if quick else (0, last // 4, last // 2, 3 * last // 4, last)
     built, seconds = timed(
-        lambda: [build_prompt(observation_at(session, i, "whole"), tokenizer, max_tokens=32_768) for i in indices]
+        lambda: [build_prompt(observation_at(session, i, "whole"), tokenizer, context_window=32_768) for i in indices]
     )
     return {
         "session_steps": len(session.steps),
@@ -185,7 +185,7 @@ def _scenario_context_5mb_page(quick: bool) -> dict:
     session = Session("five-mb", [Step(observation=page, action=Action(TERMINATE))])
     tokenizer = load_tokenizer("smollm2")
     before = current_rss_mb()
-    prompt, seconds = timed(lambda: build_prompt(observation_at(session, 0, "whole"), tokenizer, max_tokens=32_768))
+    prompt, seconds = timed(lambda: build_prompt(observation_at(session, 0, "whole"), tokenizer, context_window=32_768))
     return {
         "page_chars": len(page),
         "prompt_tokens": prompt.n_tokens,

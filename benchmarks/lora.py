@@ -63,7 +63,7 @@ def _config(lora_rank: int, quick: bool) -> Any:
     batch = 1 if quick else 4
     steps = 2 if quick else 3  # the first is the warm-up
     return SFTRunConfig(
-        model=MODEL, data="bundled:train", max_context_tokens=768 if quick else 1024, max_completion_tokens=96,
+        model=MODEL, sessions="bundled:train", context_window=768 if quick else 1024, max_new_tokens=96,
         # twice the steps' examples: a few bundled steps do not fit a short window and are left out
         batch_size=batch, micro_batch_size=1, max_steps=steps, max_examples=2 * batch * steps, learning_rate=1e-4,
         lora_rank=lora_rank, seed=0,
@@ -153,7 +153,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "model": MODEL,
         "peft": metadata.version("peft"),
         "notes": (
-            f"{MODEL} float32, TRL SFTTrainer, {config.batch_size} example(s) of up to {config.max_context_tokens} "
+            f"{MODEL} float32, TRL SFTTrainer, {config.batch_size} example(s) of up to {config.context_window} "
             "tokens per optimizer step (micro-batch 1); full fine-tuning vs LoRA rank 16 (alpha 32) on every "
             "attention and MLP projection, same seeded examples. Each variant in its own spawned interpreter "
             "(peak RSS = its ru_maxrss; training_mb = peak minus RSS after the model loaded); seconds per step "

@@ -243,7 +243,7 @@ def _decode(weight_format: str, quick: bool) -> dict[str, Any]:
 
     model, tokenizer = load_model_and_tokenizer(MODEL, weights=weight_format)
     short, long = (
-        HFPolicy(model, tokenizer, greedy=True, max_new_tokens=k, max_tokens=2048) for k in DECODE_NEW_TOKENS
+        HFPolicy(model, tokenizer, greedy=True, max_new_tokens=k, context_window=2048) for k in DECODE_NEW_TOKENS
     )
     observation = _shortest_observation(long)
     for policy in (short, long):  # warm-up, each: the first call of either length runs no timed round
@@ -281,7 +281,8 @@ def grpo_rows(tokenizer: Any, prompt_tokens: int) -> list[dict[str, Any]]:
     templated prompt's real length, which the floor uses.
     """
     from shop_env.loaders import bundled_sessions
-    from training.data import PromptBudget, rl_rows, select_steps
+    from agents.context_builder import PromptBudget
+    from training.data import rl_rows, select_steps
 
     def templated_length(messages: list[dict]) -> int:
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -306,7 +307,7 @@ def _grpo_step(quick: bool) -> dict[str, Any]:
     rows = grpo_rows(load_tokenizer(MODEL), prompt_tokens)
     config = GRPORunConfig(
         model=MODEL, max_steps=1, num_generations=GROUP, prompts_per_step=1, micro_batch_size=GROUP,
-        max_context_tokens=prompt_tokens + new_tokens, max_completion_tokens=new_tokens, learning_rate=1e-6,
+        context_window=prompt_tokens + new_tokens, max_new_tokens=new_tokens, learning_rate=1e-6,
     )
     step = _one_step("ours", config, rows, seed=0)
     return {

@@ -12,7 +12,7 @@ import operator
 import os
 import string
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -22,8 +22,16 @@ from gymnasium.vector.utils import batch_space, iterate
 from shop_env.rewards import RewardBreakdown, RewardConfig, score_action, score_response
 from shop_env.session import Action, Session
 
-CONTEXT_MODES = ("whole", "latest")
+ContextMode = Literal["whole", "latest"]
+CONTEXT_MODES: tuple[ContextMode, ...] = ("whole", "latest")
 """whole-session: past pages' HTML + past actions; latest-step: past actions + current page (Table 5)."""
+
+
+def check_context(context: object, *, allow_none: bool = False) -> None:
+    """Refuse anything but a context mode (or None, where `allow_none`: use the observation as built)."""
+    if not (context in CONTEXT_MODES or (allow_none and context is None)):
+        expected = " or ".join(repr(mode) for mode in CONTEXT_MODES) + (" or None" if allow_none else "")
+        raise ValueError(f"context must be {expected}, got {context!r}")
 
 
 class UnicodeText(spaces.Space[str]):
@@ -91,8 +99,7 @@ def observation_at(session: Session, index: int, context: str = "whole") -> dict
 
     The env returns it and the training data prep builds prompts from it, so train and eval agree.
     """
-    if context not in CONTEXT_MODES:
-        raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
+    check_context(context)
     if not 0 <= index <= len(session.steps):
         raise IndexError(f"step index {index} outside 0..{len(session.steps)} of session {session.session_id!r}")
     return _observation(_History.of(session, context), index)
@@ -209,8 +216,7 @@ class SessionReplayEnv(gym.Env[dict, str]):
     ):
         from shop_env.loaders import resolve_sessions
 
-        if context not in CONTEXT_MODES:
-            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
+        check_context(context)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         if reward_config is not None and not isinstance(reward_config, RewardConfig):

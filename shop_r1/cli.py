@@ -40,7 +40,7 @@ def replay(
     policy: str = typer.Option("oracle", help="oracle, terminate, random, heuristic, smollm2, tiny-random, an HF id or a model path."),
     context: str = typer.Option("whole", help="whole (past pages + actions) or latest (past actions + current page)."),
     seed: int = typer.Option(0, help="Seeds the session draw and the policy."),
-    max_tokens: int = typer.Option(2048, help="Prompt token budget for LLM policies (the paper uses 32768 on GPUs)."),
+    context_window: int = typer.Option(2048, help="Prompt token budget for LLM policies (the paper uses 32768 on GPUs)."),
 ) -> None:
     """Replay one session step by step: what the page offers, what the policy did, what the human did, the reward."""
     from agents.make_policy import make_policy
@@ -48,7 +48,7 @@ def replay(
     from shop_env.replay import replay_session
 
     loaded = resolve_sessions(sessions)
-    chosen = make_policy(policy, sessions=loaded, seed=seed, max_tokens=max_tokens, context=context)
+    chosen = make_policy(policy, sessions=loaded, seed=seed, context_window=context_window, context=context)
     replay_session(loaded, chosen, session_id=session_id, context=context, seed=seed)
 
 
@@ -63,7 +63,7 @@ def eval_(
     greedy: bool = typer.Option(False, "--greedy", help="Greedy decoding instead of sampling."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling mass."),
     limit: int | None = typer.Option(None, help="Evaluate only the first N steps (sessions in order)."),
-    max_tokens: int = typer.Option(2048, help="Prompt + response token budget (CPU-sized; the paper uses 32768)."),
+    context_window: int = typer.Option(2048, help="Prompt + response token budget (CPU-sized; the paper uses 32768)."),
     max_new_tokens: int = typer.Option(256, help="Most tokens per response."),
     batch_size: int = typer.Option(8, help="Observations handed to the policy at once (the next steps in order, or one per session for policies that read the env's feedback)."),
     generation_batch_size: int | None = typer.Option(None, help="Rows decoded together; default 8 (1 for --decoder generate on CPU)."),
@@ -83,7 +83,7 @@ def eval_(
         sweep = tuple(float(t) for t in temperatures.split(",")) if temperatures else None
         config = EvalConfig(
             policy=policy, sessions=sessions, out=out, context=context, temperature=temperature, temperatures=sweep,
-            greedy=greedy, top_p=top_p, limit=limit, max_tokens=max_tokens, max_new_tokens=max_new_tokens,
+            greedy=greedy, top_p=top_p, limit=limit, context_window=context_window, max_new_tokens=max_new_tokens,
             batch_size=batch_size, generation_batch_size=generation_batch_size, seed=seed,
             self_certainty=self_certainty, backend=backend, decoder=decoder, weights=weights,
         )
@@ -198,7 +198,7 @@ def prepare_verl(
     model: str = typer.Option("Qwen/Qwen2.5-3B-Instruct", help="Whose tokenizer counts prompt tokens: the model verl trains."),
     context: str = typer.Option("whole", help="whole (past pages + actions) or latest (past actions + current page)."),
     context_window: int = typer.Option(32_768, help="Prompt + response tokens (paper: 32k)."),
-    response_tokens: int = typer.Option(256, help="Tokens reserved for the response."),
+    max_new_tokens: int = typer.Option(256, help="Tokens reserved for the response."),
     max_examples: int | None = typer.Option(None, help="Seeded subset of this many training steps."),
     seed: int = typer.Option(0, help="Seeds the subset."),
     missing_rationale: str = typer.Option("skip", help="SFT steps without a rationale: skip or empty."),
@@ -214,7 +214,7 @@ def prepare_verl(
     with _usage_errors():
         config = PrepareConfig(
             sessions=sessions, out=str(out), model=model, val_sessions=val_sessions, context=context,
-            context_window=context_window, response_tokens=response_tokens, max_examples=max_examples, seed=seed,
+            context_window=context_window, max_new_tokens=max_new_tokens, max_examples=max_examples, seed=seed,
             missing_rationale=missing_rationale, workers=workers,
         )
         writable_dir(out)
@@ -276,7 +276,7 @@ def _run_training(run, config, resume: bool) -> None:
 def sft(
     preset: str | None = typer.Option(None, help=PRESET_HELP),
     model: str | None = typer.Option(None, help="smollm2, tiny-random, an HF id or a model directory."),
-    data: str | None = typer.Option(None, help="Training sessions: bundled:train, or a file/directory load_sessions reads."),
+    sessions: str | None = typer.Option(None, help="Training sessions: bundled:train, or a file/directory load_sessions reads."),
     out: str | None = typer.Option(None, help="Run directory (config.json, metrics.jsonl, tensorboard/, checkpoints/, model/, plots/)."),
     max_steps: int | None = typer.Option(None, help="Stop after N optimizer steps."),
     max_examples: int | None = typer.Option(None, help="Train on a seeded subset of N steps."),
@@ -284,6 +284,7 @@ def sft(
     learning_rate: float | None = typer.Option(None, help="Learning rate (paper: 2e-5)."),
     context: str | None = typer.Option(None, help="whole (past pages + actions) or latest (past actions + current page)."),
     context_window: int | None = typer.Option(None, help="Prompt + response tokens (paper: 32768)."),
+    max_new_tokens: int | None = typer.Option(None, help="Tokens kept for the response (eval must use the same; default 256)."),
     seed: int | None = typer.Option(None, help="Seeds the subset, the data order and the initialization."),
     lora_rank: int | None = typer.Option(None, help=LORA_RANK_HELP),
     lora_alpha: int | None = typer.Option(None, help=LORA_ALPHA_HELP),
@@ -294,9 +295,9 @@ def sft(
     from training.sft import run_sft
 
     try:
-        config = sft_config(preset, model=model, data=data, out=out, max_steps=max_steps, max_examples=max_examples,
+        config = sft_config(preset, model=model, sessions=sessions, out=out, max_steps=max_steps, max_examples=max_examples,
                             epochs=epochs, learning_rate=learning_rate, context=context,
-                            max_context_tokens=context_window, seed=seed, lora_rank=lora_rank, lora_alpha=lora_alpha)
+                            context_window=context_window, max_new_tokens=max_new_tokens, seed=seed, lora_rank=lora_rank, lora_alpha=lora_alpha)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     _run_training(run_sft, config, resume)
@@ -306,7 +307,7 @@ def sft(
 def grpo(
     preset: str | None = typer.Option(None, help=PRESET_HELP),
     model: str | None = typer.Option(None, help="Policy to start from, usually an SFT run's model/ directory."),
-    data: str | None = typer.Option(None, help="Training sessions: bundled:train, or a file/directory load_sessions reads."),
+    sessions: str | None = typer.Option(None, help="Training sessions: bundled:train, or a file/directory load_sessions reads."),
     out: str | None = typer.Option(None, help="Run directory (config.json, metrics.jsonl, tensorboard/, checkpoints/, model/, plots/)."),
     max_steps: int | None = typer.Option(None, help="Optimizer steps (paper: 500)."),
     max_examples: int | None = typer.Option(None, help="Draw prompts from a seeded subset of N steps."),
@@ -318,10 +319,11 @@ def grpo(
     learning_rate: float | None = typer.Option(None, help="Learning rate (paper: 1e-7)."),
     context: str | None = typer.Option(None, help="whole (past pages + actions) or latest (past actions + current page)."),
     context_window: int | None = typer.Option(None, help="Prompt + response tokens (paper: 32768)."),
+    max_new_tokens: int | None = typer.Option(None, help="Tokens kept for the response (eval must use the same; default 256)."),
     seed: int | None = typer.Option(None, help="Seeds the subset, the data order and sampling."),
     lora_rank: int | None = typer.Option(None, help=LORA_RANK_HELP + " From an SFT LoRA run, a new adapter on the merged SFT model."),
     lora_alpha: int | None = typer.Option(None, help=LORA_ALPHA_HELP),
-    probe_data: str | None = typer.Option(None, help="Held-out sessions scored every --probe-every steps (probe.jsonl)."),
+    probe_sessions: str | None = typer.Option(None, help="Held-out sessions scored every --probe-every steps (probe.jsonl)."),
     probe_limit: int | None = typer.Option(None, help="Probe the first N held-out steps (default 24)."),
     probe_every: int | None = typer.Option(None, help="Optimizer steps between probes (default 10)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
@@ -332,10 +334,10 @@ def grpo(
 
     try:
         config = grpo_config(preset, ablation=ablation, baseline=baseline, action_reward=action_reward, alpha=alpha,
-                             model=model, data=data, out=out, max_steps=max_steps, max_examples=max_examples,
+                             model=model, sessions=sessions, out=out, max_steps=max_steps, max_examples=max_examples,
                              num_generations=num_generations, learning_rate=learning_rate, context=context,
-                             max_context_tokens=context_window, seed=seed, lora_rank=lora_rank, lora_alpha=lora_alpha,
-                             probe_data=probe_data, probe_limit=probe_limit, probe_every=probe_every)
+                             context_window=context_window, max_new_tokens=max_new_tokens, seed=seed, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                             probe_sessions=probe_sessions, probe_limit=probe_limit, probe_every=probe_every)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     _run_training(run_grpo, config, resume)
@@ -345,7 +347,7 @@ def grpo(
 def train(
     preset: str | None = typer.Option(None, help=PRESET_HELP),
     model: str | None = typer.Option(None, help="Base model: smollm2, tiny-random, an HF id or a model directory."),
-    data: str | None = typer.Option(None, help="Training sessions: bundled:train, or a file/directory load_sessions reads."),
+    sessions: str | None = typer.Option(None, help="Training sessions: bundled:train, or a file/directory load_sessions reads."),
     out: str | None = typer.Option(None, help="Run directory; stages write sft/, grpo/, eval/ under it."),
     max_steps: int | None = typer.Option(None, help="Cap the optimizer steps of both stages (a smoke test: 2)."),
     max_examples: int | None = typer.Option(None, help="Train on a seeded subset of N steps."),
@@ -356,7 +358,8 @@ def train(
     no_sft: bool = typer.Option(False, "--no-sft", help="Skip the SFT warm start: GRPO from the base model."),
     context: str | None = typer.Option(None, help="whole (past pages + actions) or latest (past actions + current page)."),
     context_window: int | None = typer.Option(None, help="Prompt + response tokens (paper: 32768)."),
-    eval_data: str | None = typer.Option(None, help="Held-out sessions to evaluate on (default bundled:test)."),
+    max_new_tokens: int | None = typer.Option(None, help="Tokens kept for the response (eval must use the same; default 256)."),
+    eval_sessions: str | None = typer.Option(None, help="Held-out sessions to evaluate on (default bundled:test)."),
     eval_limit: int | None = typer.Option(None, help="Evaluate the first N held-out steps (a fixed subset)."),
     seed: int | None = typer.Option(None, help="Seeds every stage."),
     lora_rank: int | None = typer.Option(None, help=LORA_RANK_HELP + " Both stages: GRPO trains a new adapter on the merged SFT one."),
@@ -369,9 +372,9 @@ def train(
 
     try:
         config = train_config(preset, out=out, model=model, no_sft=no_sft, ablation=ablation, baseline=baseline,
-                              action_reward=action_reward, alpha=alpha, max_steps=max_steps, eval_data=eval_data,
-                              eval_limit=eval_limit, data=data, max_examples=max_examples,
-                              context=context, max_context_tokens=context_window, seed=seed,
+                              action_reward=action_reward, alpha=alpha, max_steps=max_steps, eval_sessions=eval_sessions,
+                              eval_limit=eval_limit, sessions=sessions, max_examples=max_examples,
+                              context=context, context_window=context_window, max_new_tokens=max_new_tokens, seed=seed,
                               lora_rank=lora_rank, lora_alpha=lora_alpha)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None

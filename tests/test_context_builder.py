@@ -34,7 +34,7 @@ def test_oldest_pages_go_first_and_no_more_than_needed(whole_observation, tiny_t
     pages = list(whole_observation["past_pages"])
     target = build_messages(whole_observation, past_pages=[None] * pages_to_drop + pages[pages_to_drop:])
     budget = _template_tokens(target, tiny_tokenizer)
-    built = build_prompt(whole_observation, tiny_tokenizer, max_tokens=budget + 10, max_new_tokens=10)
+    built = build_prompt(whole_observation, tiny_tokenizer, context_window=budget + 10, max_new_tokens=10)
     assert built.dropped == Dropped(pages=pages_to_drop, page_chars=0)
     assert built.messages == target
     assert built.n_tokens == budget
@@ -47,7 +47,7 @@ def test_oldest_pages_go_first_and_no_more_than_needed(whole_observation, tiny_t
 def test_current_page_is_shortened_from_the_end_after_all_past_pages(whole_observation, tiny_tokenizer):
     no_pages = build_messages(whole_observation, past_pages=[None] * 4)
     budget = _template_tokens(no_pages, tiny_tokenizer) - 150
-    built = build_prompt(whole_observation, tiny_tokenizer, max_tokens=budget)
+    built = build_prompt(whole_observation, tiny_tokenizer, context_window=budget)
     assert built.dropped.pages == 4 and built.dropped.page_chars > 0
     assert built.n_tokens == _template_tokens(built.messages, tiny_tokenizer) <= budget
     system, user = (m["content"] for m in built.messages)
@@ -58,20 +58,20 @@ def test_current_page_is_shortened_from_the_end_after_all_past_pages(whole_obser
     assert f"{built.dropped.page_chars} more characters of this page were cut" in user
     for action in whole_observation["past_actions"]:
         assert action in user
-    roomier = build_prompt(whole_observation, tiny_tokenizer, max_tokens=budget + 100)
+    roomier = build_prompt(whole_observation, tiny_tokenizer, context_window=budget + 100)
     assert roomier.dropped.page_chars < built.dropped.page_chars
 
 
 def test_reserved_new_tokens_count_against_the_budget(whole_observation, tiny_tokenizer):
     full = build_prompt(whole_observation, tiny_tokenizer)
-    assert not build_prompt(whole_observation, tiny_tokenizer, max_tokens=full.n_tokens).dropped
-    assert build_prompt(whole_observation, tiny_tokenizer, max_tokens=full.n_tokens, max_new_tokens=1).dropped
+    assert not build_prompt(whole_observation, tiny_tokenizer, context_window=full.n_tokens).dropped
+    assert build_prompt(whole_observation, tiny_tokenizer, context_window=full.n_tokens, max_new_tokens=1).dropped
 
 
 def test_instructions_and_history_are_never_cut(whole_observation, tiny_tokenizer):
     floor = build_messages(whole_observation, page_html="", past_pages=[None] * 4)
     with pytest.raises(ContextBudgetError, match="alone take .* tokens, over the budget of 99"):
-        build_prompt(whole_observation, tiny_tokenizer, max_tokens=100, max_new_tokens=1)
+        build_prompt(whole_observation, tiny_tokenizer, context_window=100, max_new_tokens=1)
     assert _template_tokens(floor, tiny_tokenizer) > 99
 
 
@@ -87,10 +87,10 @@ def test_whole_context_rejects_a_latest_observation(fixture_sessions, tiny_token
         build_prompt(observation_at(fixture_sessions[0], 2, "latest"), tiny_tokenizer, context="whole")
 
 
-@pytest.mark.parametrize(("max_tokens", "max_new_tokens"), [(100, 100), (10, -1)])
-def test_bad_budgets_are_rejected(whole_observation, tiny_tokenizer, max_tokens, max_new_tokens):
+@pytest.mark.parametrize(("context_window", "max_new_tokens"), [(100, 100), (10, -1)])
+def test_bad_budgets_are_rejected(whole_observation, tiny_tokenizer, context_window, max_new_tokens):
     with pytest.raises(ValueError, match="max_"):
-        build_prompt(whole_observation, tiny_tokenizer, max_tokens=max_tokens, max_new_tokens=max_new_tokens)
+        build_prompt(whole_observation, tiny_tokenizer, context_window=context_window, max_new_tokens=max_new_tokens)
 
 
 def test_count_tokens_adds_no_special_tokens(tiny_tokenizer):
@@ -139,7 +139,7 @@ def _long_observation(whole_observation, n_pages=40):
 def test_long_session_drops_exactly_the_oldest_pages_it_must(whole_observation, tiny_tokenizer):
     observation = _long_observation(whole_observation, n_pages=12)
     budget = 6000
-    built = build_prompt(observation, tiny_tokenizer, max_tokens=budget)
+    built = build_prompt(observation, tiny_tokenizer, context_window=budget)
     pages = list(observation["past_pages"])
     fitting = [
         k for k in range(len(pages) + 1)
@@ -153,6 +153,6 @@ def test_long_session_reads_about_a_budget_not_the_whole_history(whole_observati
     observation = _long_observation(whole_observation, n_pages=120)
     history_chars = sum(map(len, observation["past_pages"]))
     counting = CountingTokenizer(tiny_tokenizer)
-    built = build_prompt(observation, counting, max_tokens=9000)
+    built = build_prompt(observation, counting, context_window=9000)
     assert built.dropped.pages > 110
     assert counting.chars < history_chars / 4

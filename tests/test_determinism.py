@@ -111,7 +111,7 @@ def test_sampled_llm_eval_repeats_for_a_seed():
     from agents.make_policy import make_policy
 
     def sampled(seed: int) -> dict:
-        policy = make_policy("tiny-random", seed=seed, temperature=0.6, max_new_tokens=12, max_tokens=1024, batch_size=2)
+        policy = make_policy("tiny-random", seed=seed, temperature=0.6, max_new_tokens=12, context_window=1024, batch_size=2)
         return eval_run(policy, limit=2)
 
     first = sampled(1)

@@ -191,7 +191,7 @@ def test_embedded_model_zero_shot_eval_runs_offline(tmp_path):
 def test_steps_whose_fixed_prompt_cannot_fit_score_zero_and_are_counted(tmp_path):
     """A budget below the instructions + action history: every step is over budget, the run still ends."""
     metrics = run_eval(
-        EvalConfig(policy="tiny-random", sessions=SESSIONS, out=tmp_path, limit=3, max_tokens=64, max_new_tokens=4, greedy=True, progress=False)
+        EvalConfig(policy="tiny-random", sessions=SESSIONS, out=tmp_path, limit=3, context_window=64, max_new_tokens=4, greedy=True, progress=False)
     )
     assert metrics["n_steps"] == 3 and metrics["tokens"]["steps_over_budget"] == 3
     assert metrics["reward"]["reward/total"] == 0.0 and metrics["format_ok"] == 0.0

@@ -38,11 +38,11 @@ else:
 run(Config(**config), resume=resume)
 """
 
-COMMON = {"model": "tiny-random", "data": str(FIXTURE), "max_context_tokens": 1024, "max_examples": 4,
+COMMON = {"model": "tiny-random", "sessions": str(FIXTURE), "context_window": 1024, "max_examples": 4,
           "save_steps": 1, "seed": 0, "learning_rate": 1e-4}
 CONFIGS = {
-    "sft": {**COMMON, "max_completion_tokens": 64, "batch_size": 1, "micro_batch_size": 1, "epochs": 100.0},
-    "grpo": {**COMMON, "max_completion_tokens": 16, "num_generations": 2, "prompts_per_step": 1, "micro_batch_size": 2},
+    "sft": {**COMMON, "max_new_tokens": 64, "batch_size": 1, "micro_batch_size": 1, "epochs": 100.0},
+    "grpo": {**COMMON, "max_new_tokens": 16, "num_generations": 2, "prompts_per_step": 1, "micro_batch_size": 2},
 }
 
 

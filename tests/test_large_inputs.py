@@ -56,7 +56,7 @@ def test_env_replays_five_mb_pages_without_copying_them(session):
 
 
 def test_context_builder_cuts_a_five_mb_page_to_the_budget(session, tiny_tokenizer):
-    built = build_prompt(observation_at(session, 0, "whole"), tiny_tokenizer, max_tokens=32_768, max_new_tokens=256)
+    built = build_prompt(observation_at(session, 0, "whole"), tiny_tokenizer, context_window=32_768, max_new_tokens=256)
     assert built.n_tokens <= 32_768 - 256
     assert built.dropped.page_chars > 0
     assert truncation_note(built.dropped.page_chars) in built.text
@@ -76,7 +76,7 @@ def test_context_builder_work_follows_the_budget_not_the_history(tiny_tokenizer)
         counting = CountingTokenizer(tiny_tokenizer)
         # A budget that holds the whole current page at both lengths: at 8,192 tokens the lean prompt
         # keeps it whole at step 59 but cuts it at 119, which compares two different searches.
-        built = build_prompt(observation_at(history, last, "whole"), counting, max_tokens=16_384)
+        built = build_prompt(observation_at(history, last, "whole"), counting, context_window=16_384)
         assert built.dropped.pages > last - 5 and built.n_tokens <= 16_384
         work[last] = counting.chars
     history_chars = sum(len(step.observation) for step in history.steps[:59])

@@ -27,7 +27,8 @@ from agents.models import (
     resolve_model,
 )
 from shop_env.session import read_jsonl
-from training.data import PromptBudget, rl_rows, select_steps, to_dataset
+from agents.context_builder import PromptBudget
+from training.data import rl_rows, select_steps, to_dataset
 from training.grpo import GRPORunConfig, build_trainer, run_grpo
 from training.lora import check_reference_policy, lora_config
 from training.presets import grpo_config, sft_config, train_config
@@ -39,8 +40,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "real_format_sessions.jsonl"
 
 def sft_lora_config(out: Path, **overrides) -> SFTRunConfig:
     values = dict(
-        model="tiny-random", data=str(FIXTURE), out=str(out), max_steps=2, batch_size=2, micro_batch_size=2,
-        max_examples=4, max_context_tokens=1024, max_completion_tokens=64, learning_rate=1e-2, save_steps=1,
+        model="tiny-random", sessions=str(FIXTURE), out=str(out), max_steps=2, batch_size=2, micro_batch_size=2,
+        max_examples=4, context_window=1024, max_new_tokens=64, learning_rate=1e-2, save_steps=1,
         lora_rank=4,
     )
     return SFTRunConfig(**{**values, **overrides})
@@ -48,8 +49,8 @@ def sft_lora_config(out: Path, **overrides) -> SFTRunConfig:
 
 def grpo_lora_config(out: Path, model: str, **overrides) -> GRPORunConfig:
     values = dict(
-        model=model, data=str(FIXTURE), out=str(out), max_steps=1, num_generations=2, prompts_per_step=1,
-        micro_batch_size=2, max_context_tokens=1024, max_completion_tokens=16, max_examples=2, save_steps=1,
+        model=model, sessions=str(FIXTURE), out=str(out), max_steps=1, num_generations=2, prompts_per_step=1,
+        micro_batch_size=2, context_window=1024, max_new_tokens=16, max_examples=2, save_steps=1,
         learning_rate=1e-2, seed=0, lora_rank=4,
     )
     return GRPORunConfig(**{**values, **overrides})
@@ -159,11 +160,11 @@ def test_eval_takes_an_adapter_directory_as_policy(sft_run, tmp_path):
     from agents.make_policy import make_policy
     from shop_r1.cli import app
 
-    policy = make_policy(str(sft_run / "model"), greedy=True, max_new_tokens=4, max_tokens=1024)
+    policy = make_policy(str(sft_run / "model"), greedy=True, max_new_tokens=4, context_window=1024)
     assert isinstance(policy, HFPolicy) and not any("lora" in name for name, _ in policy.model.named_parameters())
     result = CliRunner().invoke(app, [
         "eval", "--policy", str(sft_run / "model"), "--sessions", str(FIXTURE), "--out", str(tmp_path / "eval"),
-        "--limit", "1", "--greedy", "--max-tokens", "1024", "--max-new-tokens", "8",
+        "--limit", "1", "--greedy", "--context-window", "1024", "--max-new-tokens", "8",
     ], terminal_width=200)
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())

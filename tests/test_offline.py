@@ -81,7 +81,7 @@ with open(report, "w") as handle:
 
 
 def test_shop_r1_sft_looks_up_no_remote_host(tmp_path):
-    args = ["sft", "--preset", "cpu", "--model", "tiny-random", "--data", str(FIXTURE), "--max-steps", "1",
+    args = ["sft", "--preset", "cpu", "--model", "tiny-random", "--sessions", str(FIXTURE), "--max-steps", "1",
             "--max-examples", "2", "--out", str(tmp_path / "sft")]
     env = {key: value for key, value in os.environ.items() if key not in CLEARED}
     env.update(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
@@ -108,8 +108,8 @@ def test_library_grpo_looks_up_no_remote_host(monkeypatch, tmp_path):
     monkeypatch.setattr(hub, "HF_HUB_DISABLE_TELEMETRY", False)
     lookups = guard_sockets(monkeypatch.setattr)
     config = GRPORunConfig(
-        model="tiny-random", data=str(FIXTURE), out=str(tmp_path / "grpo"), max_steps=1, num_generations=2,
-        prompts_per_step=1, micro_batch_size=2, max_context_tokens=1024, max_completion_tokens=16, max_examples=2,
+        model="tiny-random", sessions=str(FIXTURE), out=str(tmp_path / "grpo"), max_steps=1, num_generations=2,
+        prompts_per_step=1, micro_batch_size=2, context_window=1024, max_new_tokens=16, max_examples=2,
     )
     summary = run_grpo(config)
     time.sleep(1)  # the libraries' background threads get their turn

@@ -43,7 +43,7 @@ def scripted(observations):
     forward pass see the same distributions; misaligning logits and tokens by one would show.
     """
     model, tokenizer = load_model_and_tokenizer("tiny-random")
-    policy_prompt = build_prompt(observations[0], tokenizer, max_tokens=4096, max_new_tokens=64)
+    policy_prompt = build_prompt(observations[0], tokenizer, context_window=4096, max_new_tokens=64)
     prompt_length = len(tokenizer(policy_prompt.text, add_special_tokens=False)["input_ids"])
     script = tokenizer(PARROT_RESPONSE + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
     original = model.forward
@@ -65,7 +65,7 @@ def scripted(observations):
 
 def test_batched_and_single_generation_agree_under_greedy(tiny_model_and_tokenizer, observations):
     model, tokenizer = tiny_model_and_tokenizer
-    policy = HFPolicy(model, tokenizer, greedy=True, max_new_tokens=12, max_tokens=2048, batch_size=4)
+    policy = HFPolicy(model, tokenizer, greedy=True, max_new_tokens=12, context_window=2048, batch_size=4)
     chosen = observations[:4]
     lengths = {p.n_tokens for p in policy.build_prompts(chosen)}
     assert len(lengths) == 4, "prompts of different lengths exercise the left padding"
@@ -94,7 +94,7 @@ def test_model_generation_defaults_do_not_leak_into_decoding(observations):
 
 
 def test_scripted_model_answers_in_format_and_stops_at_end_of_turn(scripted, observations):
-    output = HFPolicy(*scripted, greedy=True, max_new_tokens=64, max_tokens=4096).act(observations[:1])[0]
+    output = HFPolicy(*scripted, greedy=True, max_new_tokens=64, context_window=4096).act(observations[:1])[0]
     assert output.text == PARROT_RESPONSE
     assert output.action == Action("terminate")
     assert output.completion_tokens == len(scripted[1](PARROT_RESPONSE, add_special_tokens=False)["input_ids"]) + 1
@@ -105,7 +105,7 @@ def test_self_certainty_equals_a_direct_forward_computation(scripted, observatio
     model, tokenizer = scripted
     temperature = 0.7
     policy = HFPolicy(
-        model, tokenizer, greedy=greedy, max_new_tokens=64, max_tokens=4096, temperature=temperature, with_self_certainty=True
+        model, tokenizer, greedy=greedy, max_new_tokens=64, context_window=4096, temperature=temperature, with_self_certainty=True
     )
     output = policy.act(observations[:1])[0]
     assert output.text == PARROT_RESPONSE and output.self_certainty is not None
@@ -142,8 +142,8 @@ def test_a_shared_tokenizer_keeps_its_padding_side(tiny_model_and_tokenizer, obs
 
 def test_budget_is_clamped_to_the_context_window(tiny_model_and_tokenizer):
     model, tokenizer = tiny_model_and_tokenizer
-    policy = HFPolicy(model, tokenizer, max_tokens=10**6)
-    assert policy.max_tokens == model.config.max_position_embeddings
+    policy = HFPolicy(model, tokenizer, context_window=10**6)
+    assert policy.budget.context_window == model.config.max_position_embeddings
 
 
 def test_batch_size_defaults(tiny_model_and_tokenizer):
@@ -155,7 +155,7 @@ def test_batch_size_defaults(tiny_model_and_tokenizer):
 @pytest.mark.parametrize("batch_size", [1, 3])
 def test_fast_decoder_answers_as_generate_does(tiny_model_and_tokenizer, observations, batch_size):
     """Greedy: the same text and self-certainty, whatever the batching; prompts of different lengths."""
-    settings = {"greedy": True, "max_new_tokens": 12, "max_tokens": 4096, "with_self_certainty": True}
+    settings = {"greedy": True, "max_new_tokens": 12, "context_window": 4096, "with_self_certainty": True}
     fast = HFPolicy(*tiny_model_and_tokenizer, batch_size=batch_size, **settings).act(observations)
     reference = HFPolicy(*tiny_model_and_tokenizer, decoder="generate", batch_size=1, **settings).act(observations)
     assert len({o.prompt_tokens for o in reference}) > 1
@@ -168,7 +168,7 @@ def test_fast_decoder_answers_as_generate_does(tiny_model_and_tokenizer, observa
 
 
 def test_int8_weights_load_and_answer(observations):
-    policy = HFPolicy("tiny-random", weights="int8", greedy=True, max_new_tokens=8, max_tokens=4096)
+    policy = HFPolicy("tiny-random", weights="int8", greedy=True, max_new_tokens=8, context_window=4096)
     assert any("quantized" in type(module).__module__ for module in policy.model.modules())
     assert all(output.completion_tokens >= 1 for output in policy.act(observations[:2]))
 
@@ -185,7 +185,7 @@ def test_with_settings_shares_the_model(tiny_model_and_tokenizer):
         ({"temperature": 0}, "greedy=True"),
         ({"top_p": 0}, "top_p"),
         ({"max_new_tokens": 0}, "max_new_tokens"),
-        ({"max_tokens": 64, "max_new_tokens": 64}, "leave room"),
+        ({"context_window": 64, "max_new_tokens": 64}, "leave room"),
         ({"context": "all"}, "context"),
         ({"batch_size": 0}, "batch_size"),
     ],
@@ -247,7 +247,7 @@ def test_persona_query_falls_back_to_the_page_title():
 
 def test_make_policy_builds_each_kind(fixture_sessions, tiny_model_and_tokenizer):
     assert isinstance(make_policy("oracle", sessions=fixture_sessions), OraclePolicy)
-    assert isinstance(make_policy("terminate", seed=1, max_tokens=2048, context="whole"), TerminatePolicy)
+    assert isinstance(make_policy("terminate", seed=1, context_window=2048, context="whole"), TerminatePolicy)
     assert make_policy("random", seed=5).seed == 5
     assert isinstance(make_policy("heuristic"), HeuristicPolicy)
     llm = make_policy("tiny-random", greedy=True, max_new_tokens=4)

@@ -144,7 +144,7 @@ def test_prompts_show_lone_surrogates_as_escapes(surrogate_sessions_path, tiny_t
 
     session = read_jsonl(surrogate_sessions_path)[0]
     for index in range(len(session) + 1):
-        built = build_prompt(observation_at(session, index), tiny_tokenizer, max_tokens=4096)
+        built = build_prompt(observation_at(session, index), tiny_tokenizer, context_window=4096)
         assert LONE not in built.text and "\\ud83d" in built.text
         assert built.n_tokens == count_tokens(built.text, tiny_tokenizer)
 
@@ -258,7 +258,7 @@ def test_a_huge_page_costs_about_a_budgets_worth_of_tokenization(tiny_tokenizer)
     page = "".join(row.format(i, i) for i in range(40_000))  # 3 MB
     session = Session("big", [Step(page, Action("terminate")), Step(page, Action("terminate"))])
     counting = CountingTokenizer(tiny_tokenizer)
-    built = build_prompt(observation_at(session, 1), counting, max_tokens=2048)
+    built = build_prompt(observation_at(session, 1), counting, context_window=2048)
     assert built.n_tokens <= 2048 and built.dropped.pages == 1
     assert truncation_note(built.dropped.page_chars) in built.text
     assert counting.chars < len(page) / 2, f"{counting.chars:,} characters tokenized"

@@ -30,14 +30,14 @@ FIXTURE = Path(__file__).parent / "fixtures" / "real_format_sessions.jsonl"
 
 
 def sft_config(out: Path, **overrides) -> SFTRunConfig:
-    values = dict(model="tiny-random", data=str(FIXTURE), out=str(out), max_steps=1, batch_size=1, micro_batch_size=1,
-                  max_examples=2, max_context_tokens=1024, max_completion_tokens=64, learning_rate=1e-3, seed=0)
+    values = dict(model="tiny-random", sessions=str(FIXTURE), out=str(out), max_steps=1, batch_size=1, micro_batch_size=1,
+                  max_examples=2, context_window=1024, max_new_tokens=64, learning_rate=1e-3, seed=0)
     return SFTRunConfig(**{**values, **overrides})
 
 
 def grpo_config(out: Path, **overrides) -> GRPORunConfig:
-    values = dict(model="tiny-random", data=str(FIXTURE), out=str(out), max_steps=1, num_generations=2,
-                  prompts_per_step=1, micro_batch_size=2, max_context_tokens=1024, max_completion_tokens=16,
+    values = dict(model="tiny-random", sessions=str(FIXTURE), out=str(out), max_steps=1, num_generations=2,
+                  prompts_per_step=1, micro_batch_size=2, context_window=1024, max_new_tokens=16,
                   max_examples=2, learning_rate=1e-3, seed=0)
     return GRPORunConfig(**{**values, **overrides})
 
@@ -80,7 +80,7 @@ def no_model(monkeypatch):
 
 
 def test_train_refuses_results_built_on_an_unfinished_stage(tmp_path, no_model):
-    config = train_config("cpu", out=str(tmp_path), model="tiny-random", data=str(FIXTURE), max_steps=1)
+    config = train_config("cpu", out=str(tmp_path), model="tiny-random", sessions=str(FIXTURE), max_steps=1)
     for stage in ("sft", "grpo"):
         (tmp_path / stage).mkdir()
     (tmp_path / "sft" / "metrics.jsonl").write_text('{"step": 1}\n')  # SFT was interrupted...
@@ -149,16 +149,16 @@ MISSING = "missing.jsonl"
 def test_grpo_with_missing_data_fails_before_the_model_and_leaves_no_config(tmp_path, no_model):
     out = tmp_path / "grpo"
     with pytest.raises(FileNotFoundError, match=MISSING):
-        run_grpo(grpo_config(out, data=str(tmp_path / MISSING)))
+        run_grpo(grpo_config(out, sessions=str(tmp_path / MISSING)))
     assert not (out / "config.json").exists()
-    result = CliRunner().invoke(app, ["grpo", "--model", "tiny-random", "--data", str(tmp_path / MISSING), "--out", str(out)])
+    result = CliRunner().invoke(app, ["grpo", "--model", "tiny-random", "--sessions", str(tmp_path / MISSING), "--out", str(out)])
     assert result.exit_code == 2 and MISSING in plain(result.output), result.output
     assert not (out / "config.json").exists()
 
 
 def test_train_with_missing_eval_data_fails_before_any_stage_runs(tmp_path, no_model):
-    config = train_config("cpu", out=str(tmp_path / "run"), model="tiny-random", data=str(FIXTURE), max_steps=1,
-                          eval_data=str(tmp_path / MISSING))
+    config = train_config("cpu", out=str(tmp_path / "run"), model="tiny-random", sessions=str(FIXTURE), max_steps=1,
+                          eval_sessions=str(tmp_path / MISSING))
     with pytest.raises(FileNotFoundError, match=MISSING):
         run_train(config)
 
@@ -172,9 +172,9 @@ def test_prepare_verl_with_missing_val_sessions_fails_before_the_training_split(
 
 COMMANDS = {
     "eval": ["eval", "--policy", "tiny-random", "--sessions", str(FIXTURE), "--limit", "1"],
-    "sft": ["sft", "--model", "tiny-random", "--data", str(FIXTURE), "--max-steps", "1"],
-    "grpo": ["grpo", "--model", "tiny-random", "--data", str(FIXTURE), "--max-steps", "1"],
-    "train": ["train", "--model", "tiny-random", "--data", str(FIXTURE), "--eval-data", str(FIXTURE), "--max-steps", "1"],
+    "sft": ["sft", "--model", "tiny-random", "--sessions", str(FIXTURE), "--max-steps", "1"],
+    "grpo": ["grpo", "--model", "tiny-random", "--sessions", str(FIXTURE), "--max-steps", "1"],
+    "train": ["train", "--model", "tiny-random", "--sessions", str(FIXTURE), "--eval-sessions", str(FIXTURE), "--max-steps", "1"],
     "prepare-verl": ["prepare-verl", "--sessions", str(FIXTURE), "--model", "tiny-random"],
 }
 

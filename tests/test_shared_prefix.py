@@ -38,7 +38,7 @@ def _one_step(tmp_path, shared: bool, *, prompts: int = 2):
 
     config = GRPORunConfig(
         model="tiny-random", max_steps=1, num_generations=4, prompts_per_step=prompts, micro_batch_size=4,
-        max_context_tokens=768, max_completion_tokens=12, learning_rate=0.5, context="latest", beta=0.1, shared_prefix=shared,
+        context_window=768, max_new_tokens=12, learning_rate=0.5, context="latest", beta=0.1, shared_prefix=shared,
     )
     transformers.set_seed(0)
     model, tokenizer = load_model_and_tokenizer("tiny-random", dtype=torch.float64)

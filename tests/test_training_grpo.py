@@ -20,7 +20,8 @@ from shop_env.response_format import format_response
 from shop_env.rewards import RewardConfig, score_response
 from shop_env.self_certainty import rationale_mask_for, self_certainty
 from shop_env.session import Action, read_jsonl
-from training.data import PromptBudget, rl_rows, select_steps, to_dataset
+from agents.context_builder import PromptBudget
+from training.data import rl_rows, select_steps, to_dataset
 from training.grpo import GRPORunConfig, ShopR1Reward, build_trainer, run_grpo
 from training.presets import reward_config
 from training.run_dir import RunDir, run_callbacks
@@ -84,8 +85,8 @@ def rows(tiny):
 
 def small_config(out: Path, **overrides) -> GRPORunConfig:
     values = dict(
-        model="tiny-random", data=str(FIXTURE), out=str(out), max_steps=2, num_generations=2, prompts_per_step=2,
-        micro_batch_size=2, max_context_tokens=1024, max_completion_tokens=64, max_examples=4, save_steps=1,
+        model="tiny-random", sessions=str(FIXTURE), out=str(out), max_steps=2, num_generations=2, prompts_per_step=2,
+        micro_batch_size=2, context_window=1024, max_new_tokens=64, max_examples=4, save_steps=1,
         learning_rate=1e-4, seed=0,
     )
     return GRPORunConfig(**{**values, **overrides})
@@ -296,7 +297,7 @@ def test_resume_continues_at_the_right_step_with_the_same_data(monkeypatch, tiny
 
 def test_probe_scores_the_same_held_out_steps_before_between_and_after_and_resumes(monkeypatch, tiny, tmp_path):
     _examples_per_step(monkeypatch, tiny)
-    probe = dict(probe_data=str(FIXTURE), probe_limit=3, probe_every=2)
+    probe = dict(probe_sessions=str(FIXTURE), probe_limit=3, probe_every=2)
     run_grpo(small_config(tmp_path / "run", max_steps=1, **probe))
     run_dir = RunDir(tmp_path / "run")
     (run_dir.path / "summary.json").unlink()

@@ -36,8 +36,8 @@ def test_train_config_wires_the_stages(tmp_path):
 def test_shop_r1_train_runs_end_to_end(tmp_path):
     out = tmp_path / "run"
     args = [
-        "train", "--preset", "cpu", "--model", "tiny-random", "--data", str(FIXTURE), "--max-steps", "1",
-        "--max-examples", "4", "--eval-data", str(FIXTURE), "--eval-limit", "2", "--out", str(out),
+        "train", "--preset", "cpu", "--model", "tiny-random", "--sessions", str(FIXTURE), "--max-steps", "1",
+        "--max-examples", "4", "--eval-sessions", str(FIXTURE), "--eval-limit", "2", "--out", str(out),
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

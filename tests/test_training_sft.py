@@ -11,7 +11,8 @@ import pytest
 from shop_env.replay_env import observation_at
 from shop_env.response_format import format_response
 from shop_env.session import read_jsonl
-from training.data import PromptBudget, select_steps, sft_rows, step_example
+from agents.context_builder import PromptBudget
+from training.data import select_steps, sft_rows, step_example
 from training.presets import sft_config
 from training.sft import SFTRunConfig, run_sft
 
@@ -31,13 +32,13 @@ def test_train_prompts_are_the_agents_eval_prompts(tokenizer):
     from agents.hf_policy import HFPolicy
 
     model, tok = load_model_and_tokenizer("tiny-random")
-    policy = HFPolicy(model, tok, max_tokens=BUDGET.max_context_tokens, max_new_tokens=BUDGET.max_new_tokens, context="whole")
+    policy = HFPolicy(model, tok, context_window=BUDGET.context_window, max_new_tokens=BUDGET.max_new_tokens, context="whole")
     session = read_jsonl(FIXTURE)[0]
     for index in range(len(session.steps)):
         row = step_example(session, index, tok, BUDGET)
         built = policy.build_prompts([observation_at(session, index, "whole")])[0]
         assert row["prompt"] == built.messages
-        assert row["prompt_tokens"] == built.n_tokens <= BUDGET.max_context_tokens - BUDGET.max_new_tokens
+        assert row["prompt_tokens"] == built.n_tokens <= BUDGET.context_window - BUDGET.max_new_tokens
         assert json.loads(row["gold_action"]) == session.steps[index].action.to_dict()
 
 
@@ -67,8 +68,8 @@ def test_seeded_subset_is_fixed_and_in_order():
 
 def test_one_sft_step_writes_metrics_model_and_plots(tmp_path):
     config = SFTRunConfig(
-        model="tiny-random", data=str(FIXTURE), out=str(tmp_path / "sft"), max_steps=1, batch_size=2,
-        micro_batch_size=2, max_examples=4, max_context_tokens=1024, max_completion_tokens=64, learning_rate=1e-4,
+        model="tiny-random", sessions=str(FIXTURE), out=str(tmp_path / "sft"), max_steps=1, batch_size=2,
+        micro_batch_size=2, max_examples=4, context_window=1024, max_new_tokens=64, learning_rate=1e-4,
     )
     summary = run_sft(config)
     run = Path(config.out)
@@ -82,7 +83,7 @@ def test_one_sft_step_writes_metrics_model_and_plots(tmp_path):
 
 def test_presets_and_flags_layer_in_order():
     config = sft_config("cpu", learning_rate=3e-5, max_steps=None)
-    assert config.model == "smollm2" and config.learning_rate == 3e-5 and config.max_context_tokens == 1024
+    assert config.model == "smollm2" and config.learning_rate == 3e-5 and config.context_window == 1024
     assert SFTRunConfig().epochs == 4.0 and SFTRunConfig().learning_rate == 2e-5  # the paper's defaults
     with pytest.raises(ValueError, match="preset"):
         sft_config("laptop")

@@ -150,7 +150,7 @@ def hydra_parts(command: list[str]) -> tuple[Path, str, list[str]]:
 
 def test_grpo_script_command_loads_into_verls_config(tmp_path):
     command = script_command(
-        "grpo.sh", "--data", str(tmp_path), "--sft-model", SFT_MODEL, "--variant", "no_dars", "--nnodes", "2",
+        "grpo.sh", "--sessions", str(tmp_path), "--sft-model", SFT_MODEL, "--variant", "no_dars", "--nnodes", "2",
         "--", "trainer.save_freq=25",
     )
     assert command[:3] == [sys.executable, "-m", "verl.trainer.main_ppo"]
@@ -162,7 +162,7 @@ def test_grpo_script_command_loads_into_verls_config(tmp_path):
 
 
 def test_sft_script_command_loads_into_verls_config(tmp_path):
-    command = script_command("sft.sh", "--data", str(tmp_path), "--nnodes", "2", "--node-rank", "1",
+    command = script_command("sft.sh", "--sessions", str(tmp_path), "--nnodes", "2", "--node-rank", "1",
                              "--master-addr", "10.1.2.3")
     assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
     assert {"--nnodes=2", "--nproc-per-node=8", "--node-rank=1", "--master-addr=10.1.2.3"} <= set(command)

@@ -13,7 +13,8 @@ import pytest
 
 from shop_env.response_format import format_response
 from shop_env.session import Action, read_jsonl
-from training.data import PromptBudget, step_example
+from agents.context_builder import PromptBudget
+from training.data import step_example
 from training.verl.prepare import (
     ABILITY,
     DATA_SOURCE,
@@ -37,7 +38,7 @@ def prepared(tmp_path_factory) -> tuple[Path, PrepareConfig, dict]:
     out = tmp_path_factory.mktemp("verl_data")
     config = PrepareConfig(
         sessions=str(FIXTURE), out=str(out), model="tiny-random", val_sessions=str(FIXTURE),
-        context_window=WINDOW, response_tokens=RESPONSE,
+        context_window=WINDOW, max_new_tokens=RESPONSE,
     )
     return out, config, prepare_verl(config)
 
@@ -115,7 +116,7 @@ def test_worker_processes_write_the_same_files(prepared, tmp_path):
     out, config, _ = prepared
     parallel = prepare_verl(PrepareConfig(
         sessions=str(FIXTURE), out=str(tmp_path), model="tiny-random", context_window=WINDOW,
-        response_tokens=RESPONSE, workers=2,
+        max_new_tokens=RESPONSE, workers=2,
     ))
     assert parallel["splits"]["train"]["rl_rows"] == len(read_rows(out / RL_FILE))
     for name in (RL_FILE, SFT_FILE):
@@ -131,7 +132,7 @@ def test_sessions_without_rationales_leave_sft_empty_and_say_so(tmp_path, caplog
             step.rationale = None
     write_jsonl(sessions, tmp_path / "no_rationale.jsonl")
     config = PrepareConfig(sessions=str(tmp_path / "no_rationale.jsonl"), out=str(tmp_path / "out"),
-                           model="tiny-random", context_window=WINDOW, response_tokens=RESPONSE)
+                           model="tiny-random", context_window=WINDOW, max_new_tokens=RESPONSE)
     with caplog.at_level("WARNING", logger="training.verl.prepare"):
         manifest = prepare_verl(config)
     assert manifest["splits"]["train"]["sft_rows"] == 0 and read_rows(tmp_path / "out" / SFT_FILE) == []

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from shop_env.lazy_exports import lazy_getattr
 
 _EXPORTS = {
-    "PromptBudget": "training.data",
+    "PromptBudget": "agents.context_builder",
     "step_example": "training.data",
     "rl_rows": "training.data",
     "sft_rows": "training.data",
@@ -36,7 +36,8 @@ __getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:
-    from training.data import PromptBudget, rl_rows, select_steps, sft_rows, step_example
+    from agents.context_builder import PromptBudget
+    from training.data import rl_rows, select_steps, sft_rows, step_example
     from training.grpo import GRPORunConfig, ShopR1GRPOTrainer, ShopR1Reward, run_grpo
     from training.pipeline import TrainRunConfig, run_train
     from training.run_dir import RunDir

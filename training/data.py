@@ -16,38 +16,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from shop_env.response_format import format_response
 from shop_env.session import Session
 
+from agents.context_builder import PromptBudget
+
 logger = logging.getLogger(__name__)
 
 MISSING_RATIONALE_POLICIES = ("skip", "empty")
-
-
-@dataclass(frozen=True)
-class PromptBudget:
-    """How prompts are built: the same knobs the agent's context builder takes at eval time."""
-
-    context: str = "whole"
-    """'whole' (past pages + past actions + current page) or 'latest' (past actions + current page)."""
-    max_context_tokens: int = 32_768
-    """Context window, prompt + response (paper: 32k); the prompt gets `max_context_tokens - max_new_tokens`
-    tokens, and the context builder drops the oldest past pages first, then the end of the page, to fit."""
-    max_new_tokens: int = 256
-    """Tokens reserved for the response; eval must use the same value for its prompts to match training's."""
-
-    def __post_init__(self):
-        if self.context not in ("whole", "latest"):
-            raise ValueError(f"context must be 'whole' or 'latest', got {self.context!r}")
-        if self.max_context_tokens < 64:
-            raise ValueError(f"max_context_tokens={self.max_context_tokens} is too small for the system prompt; use >= 64")
-        if not 1 <= self.max_new_tokens < self.max_context_tokens:
-            raise ValueError(
-                f"max_new_tokens={self.max_new_tokens} must be >= 1 and below max_context_tokens={self.max_context_tokens}"
-            )
 
 
 def step_example(session: Session, index: int, tokenizer: Any, budget: PromptBudget) -> dict[str, Any]:
@@ -55,17 +33,9 @@ def step_example(session: Session, index: int, tokenizer: Any, budget: PromptBud
 
     The row layout is fixed (verl stores it in `extra_info`); `rationale` is the recorded one or "".
     """
-    from agents.context_builder import build_prompt
     from shop_env.replay_env import observation_at
 
-    observation = observation_at(session, index, budget.context)
-    built = build_prompt(
-        observation,
-        tokenizer,
-        max_tokens=budget.max_context_tokens,
-        context=budget.context,
-        max_new_tokens=budget.max_new_tokens,
-    )
+    built = budget.build(observation_at(session, index, budget.context), tokenizer)
     step = session.steps[index]
     return {
         "prompt": [dict(message) for message in built.messages],
@@ -125,7 +95,7 @@ def _fitting_examples(
     if too_long:
         logger.warning(
             "%d steps left out: instructions + persona + action history alone exceed the %d-token prompt budget "
-            "(raise the context window to keep them)", too_long, budget.max_context_tokens - budget.max_new_tokens,
+            "(raise the context window to keep them)", too_long, budget.context_window - budget.max_new_tokens,
         )
 
 
@@ -180,5 +150,5 @@ def to_dataset(rows: list[dict[str, Any]]):
     from datasets import Dataset
 
     if not rows:
-        raise ValueError("no training examples: the data spec selected no steps (check --data and --max-examples)")
+        raise ValueError("no training examples: the data spec selected no steps (check --sessions and --max-examples)")
     return Dataset.from_list(rows)

@@ -7,7 +7,7 @@ the self-certainty KL(U || p) of the policy's own next-token distributions over 
 temperature-scaled like the sampler; alpha * s is added to the rule reward before TRL's group
 normalization, and logged as its own component. Every sampled completion goes to the run's
 completions.jsonl with its reward breakdown (the optimizer step it trains, the session step it answers),
-and `--probe-data` scores a fixed held-out probe set every few steps (training/probe.py).
+and `--probe-sessions` scores a fixed held-out probe set every few steps (training/probe.py).
 
 Run it (one command per recipe; `shop-r1 grpo --help` lists every flag):
 
@@ -38,7 +38,8 @@ from shop_env.atomic_io import append_jsonl
 from shop_env.response_format import parse_response
 from shop_env.rewards import RewardConfig, score_response
 from shop_env.self_certainty import rationale_mean, self_certainty
-from training.data import PromptBudget, rl_rows, select_steps, to_dataset
+from agents.context_builder import PromptBudget
+from training.data import rl_rows, select_steps, to_dataset
 from training.lora import ALL_LINEAR, check_lora_fields, check_reference_policy, lora_config
 from training.probe import Probe, ProbeCallback
 from training.run_dir import RunDir, finish_run, run_callbacks, run_trainer, trainer_run_args
@@ -53,7 +54,7 @@ class GRPORunConfig:
 
     model: str = "Qwen/Qwen2.5-3B-Instruct"
     """Policy to start from: `smollm2`, `tiny-random`, an HF id or a local path (usually the SFT run's `model/`)."""
-    data: str = "bundled:train"
+    sessions: str = "bundled:train"
     """Sessions to draw <context, action> pairs from: `bundled:train`, a file or directory `load_sessions` reads."""
     out: str = "runs/grpo"
     """Run directory: config.json, metrics.jsonl, tensorboard/, checkpoints/, model/, plots/."""
@@ -61,9 +62,9 @@ class GRPORunConfig:
     """Seeds the example subset, the data order, sampling and initialization."""
     context: str = "whole"
     """Prompt context: 'whole' (past pages + actions, the paper's default) or 'latest' (Table 5)."""
-    max_context_tokens: int = 32_768
-    """Context window, prompt + response (paper: 32k); prompts are cut to this minus max_completion_tokens."""
-    max_completion_tokens: int = 256
+    context_window: int = 32_768
+    """Context window, prompt + response (paper: 32k); prompts are cut to this minus max_new_tokens."""
+    max_new_tokens: int = 256
     """Response length cap. Not given in the paper: a response is one JSON object with a one-sentence
     rationale (60-120 tokens with Qwen's tokenizer), so 256 leaves room without paying for rambling."""
     max_examples: int | None = None
@@ -105,11 +106,11 @@ class GRPORunConfig:
     lora_target_modules: str = ALL_LINEAR
     """Layers that get adapters: 'all-linear' (attention q/k/v/o and MLP gate/up/down, not the LM head) or
     comma-separated module names such as 'q_proj,v_proj'."""
-    probe_data: str | None = None
+    probe_sessions: str | None = None
     """Held-out sessions (e.g. bundled:test) scored every `probe_every` steps into probe.jsonl and
     plots/probe_accuracy.png (training/probe.py); None: no probe."""
     probe_limit: int = 24
-    """Probe steps: the first N steps of `probe_data`, the same ones every time."""
+    """Probe steps: the first N steps of `probe_sessions`, the same ones every time."""
     probe_every: int = 10
     """Optimizer steps between probes (and one before the first step and after the last)."""
 
@@ -117,7 +118,7 @@ class GRPORunConfig:
         check_lora_fields(self)
         if isinstance(self.reward, dict):
             self.reward = RewardConfig(**self.reward)
-        PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)  # validates the three
+        PromptBudget(self.context, self.context_window, self.max_new_tokens)  # validates the three
         if self.num_generations < 2:
             raise ValueError(f"num_generations={self.num_generations}: GRPO needs a group of at least 2 completions")
         for name in ("max_steps", "prompts_per_step", "micro_batch_size", "save_steps", "probe_limit", "probe_every"):
@@ -139,7 +140,7 @@ class GRPORunConfig:
 
     @property
     def budget(self) -> PromptBudget:
-        return PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)
+        return PromptBudget(self.context, self.context_window, self.max_new_tokens)
 
 
 def completion_text(completion: Any) -> str:
@@ -368,7 +369,7 @@ def grpo_args(config: GRPORunConfig, run_dir: RunDir) -> GRPOConfig:
         gradient_accumulation_steps=accumulation,
         generation_batch_size=config.completions_per_step,
         num_generations=config.num_generations,
-        max_completion_length=config.max_completion_tokens,
+        max_completion_length=config.max_new_tokens,
         temperature=config.temperature,
         beta=config.beta,
         gradient_checkpointing=config.gradient_checkpointing,
@@ -419,18 +420,18 @@ def run_grpo(config: GRPORunConfig, *, resume: bool = False) -> dict[str, Any]:
     if start.finished is not None:
         return start.finished
     # the data before the model: a missing or malformed file fails in seconds, and leaves no config.json
-    pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
-    probe_sessions = list(resolve_sessions(config.probe_data)) if config.probe_data is not None else None
+    pairs = select_steps(resolve_sessions(config.sessions), max_examples=config.max_examples, seed=config.seed)
+    probe_sessions = list(resolve_sessions(config.probe_sessions)) if config.probe_sessions is not None else None
     run_dir.begin(config, start)
     transformers.set_seed(config.seed)
     model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)
     dataset = to_dataset(rl_rows(pairs, tokenizer, config.budget, skip_too_long=True))
     metrics, callbacks = run_callbacks(run_dir)
     if probe_sessions is not None:
-        probe = Probe(probe_sessions, config.probe_limit, config.probe_every, config.context, config.max_context_tokens,
-                      config.max_completion_tokens, config.temperature)
+        probe = Probe(probe_sessions, config.probe_limit, config.probe_every, config.context, config.context_window,
+                      config.max_new_tokens, config.temperature)
         callbacks.append(ProbeCallback(probe, tokenizer, run_dir.probe, run_dir.plots / "probe_accuracy.png"))
     trainer = build_trainer(config, run_dir, model, tokenizer, dataset, callbacks)
-    logger.info("GRPO on %d <context, action> pairs from %s; resuming from %s", len(dataset), config.data, start.checkpoint)
+    logger.info("GRPO on %d <context, action> pairs from %s; resuming from %s", len(dataset), config.sessions, start.checkpoint)
     run_trainer(trainer, start)
     return finish_run(trainer, run_dir, metrics, stage="grpo", examples=len(dataset), too_long=len(pairs) - len(dataset))

@@ -45,7 +45,7 @@ class TrainRunConfig:
     """The GRPO stage (its `out` is set to <out>/grpo, its `model` to the SFT model unless skip_sft)."""
     skip_sft: bool = False
     """Start GRPO from the base model (Table 4 'no SFT', Table 2 'RL (binary)')."""
-    eval_data: str = "bundled:test"
+    eval_sessions: str = "bundled:test"
     """Sessions to evaluate on (held out)."""
     eval_limit: int | None = None
     """Evaluate the first N steps of the held-out sessions, a fixed subset (None: all of them)."""
@@ -112,9 +112,9 @@ def run_train(config: TrainRunConfig, *, resume: bool = False) -> dict[str, Any]
 def _stages(config: TrainRunConfig, root: Path, resume: bool) -> list[tuple[str, Path, Any, Callable[[], dict]]]:
     """(name, directory, the stage's own config or None, run) of each stage, in order."""
     evaluate = partial(
-        evaluate_model, str(Path(config.grpo.out) / "model"), root / "eval", data=config.eval_data,
+        evaluate_model, str(Path(config.grpo.out) / "model"), root / "eval", sessions=config.eval_sessions,
         context=config.eval_context or config.grpo.context, limit=config.eval_limit,
-        max_context_tokens=config.grpo.max_context_tokens, max_new_tokens=config.grpo.max_completion_tokens,
+        context_window=config.grpo.context_window, max_new_tokens=config.grpo.max_new_tokens,
         seed=config.grpo.seed,
     )
     stages = [] if config.skip_sft else [("sft", Path(config.sft.out), config.sft, partial(run_sft, config.sft, resume=resume))]
@@ -150,10 +150,10 @@ def _pending(stages: list[tuple[str, Path, Any, Callable[[], dict]]]) -> list[st
 
 def _check_inputs(config: TrainRunConfig, pending: list[str]) -> None:
     """Load the sessions of the pending stages after the first (which loads its own before its model), so a
-    missing or malformed --eval-data fails now and not after the training stages have run."""
+    missing or malformed --eval-sessions fails now and not after the training stages have run."""
     from shop_env.loaders import resolve_sessions
 
-    data = {"sft": config.sft.data, "grpo": config.grpo.data, "eval": config.eval_data}
+    data = {"sft": config.sft.sessions, "grpo": config.grpo.sessions, "eval": config.eval_sessions}
     checked = {data[pending[0]]} if pending else set()
     for name in pending[1:]:
         if data[name] not in checked:
@@ -162,7 +162,7 @@ def _check_inputs(config: TrainRunConfig, pending: list[str]) -> None:
 
 
 def evaluate_model(
-    model: str, out: str | Path, *, data: str, context: str, limit: int | None, max_context_tokens: int,
+    model: str, out: str | Path, *, sessions: str, context: str, limit: int | None, context_window: int,
     max_new_tokens: int, seed: int,
 ) -> dict[str, Any]:
     """Evaluate `model` with the agent's evaluator (`shop-r1 eval`), prompts built as in training.
@@ -174,10 +174,10 @@ def evaluate_model(
 
     out = Path(out)
     metrics = run_eval(EvalConfig(
-        policy=model, sessions=data, out=out, context=context, limit=limit, max_tokens=max_context_tokens,
+        policy=model, sessions=sessions, out=out, context=context, limit=limit, context_window=context_window,
         max_new_tokens=max_new_tokens, seed=seed,
     ))
     summary = {key: metrics[key] for key in ("exact_acc", "type_acc", "type_macro_f1")}
-    summary.update(stage="eval", model=model, data=data, limit=limit, report=str(out / "report.md"))
+    summary.update(stage="eval", model=model, sessions=sessions, limit=limit, report=str(out / "report.md"))
     write_json(out / SUMMARY_FILE, summary)
     return summary

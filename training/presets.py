@@ -33,12 +33,12 @@ BASELINES: dict[str, dict[str, Any]] = {
 # hundreds of steps: at 1e-7, 8 GRPO steps move a 135M model by nothing measurable, and 12 SFT steps
 # need more than 2e-5 to learn the response format. Every stage uses the same 96 response tokens, so
 # SFT, GRPO and evaluation build the same prompts.
-_CPU_COMMON = {"model": "smollm2", "max_context_tokens": 1024, "max_completion_tokens": 96, "bf16": False,
+_CPU_COMMON = {"model": "smollm2", "context_window": 1024, "max_new_tokens": 96, "bf16": False,
                "gradient_checkpointing": False}
 SFT_PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {**_CPU_COMMON, "max_examples": 48, "epochs": 1.0, "learning_rate": 1e-4, "batch_size": 4,
             "micro_batch_size": 1, "save_steps": 4},
-    "paper": {"model": "Qwen/Qwen2.5-3B-Instruct", "max_context_tokens": 32_768, "bf16": True,
+    "paper": {"model": "Qwen/Qwen2.5-3B-Instruct", "context_window": 32_768, "bf16": True,
               "gradient_checkpointing": True},
 }
 GRPO_PRESETS: dict[str, dict[str, Any]] = {
@@ -46,7 +46,7 @@ GRPO_PRESETS: dict[str, dict[str, Any]] = {
             "micro_batch_size": 4, "save_steps": 2},
     # micro_batch_size = G: a micro-batch is one whole group, so shared-prefix GRPO computes its 32k prompt
     # once; it holds one prompt + 8 responses (~35k tokens), about the paper's per-device batch of one sequence.
-    "paper": {"model": "Qwen/Qwen2.5-3B-Instruct", "max_context_tokens": 32_768, "bf16": True,
+    "paper": {"model": "Qwen/Qwen2.5-3B-Instruct", "context_window": 32_768, "bf16": True,
               "gradient_checkpointing": True, "micro_batch_size": 8},
 }
 
@@ -113,7 +113,7 @@ def grpo_config(
 def train_config(
     preset: str | None = None, *, out: str | None = None, model: str | None = None, no_sft: bool = False,
     ablation: str | None = None, baseline: str | None = None, action_reward: str | None = None,
-    alpha: float | None = None, max_steps: int | None = None, eval_data: str | None = None,
+    alpha: float | None = None, max_steps: int | None = None, eval_sessions: str | None = None,
     eval_limit: int | None = None, **shared: Any,
 ):
     """The `shop-r1 train` config: `--max-steps` caps both stages, `--model` is SFT's start (GRPO's with no SFT)."""
@@ -124,5 +124,5 @@ def train_config(
         preset, ablation=ablation, baseline=baseline, action_reward=action_reward, alpha=alpha, model=model,
         max_steps=max_steps, **shared,
     )
-    extra = {k: v for k, v in {"out": out, "eval_data": eval_data, "eval_limit": eval_limit}.items() if v is not None}
+    extra = {k: v for k, v in {"out": out, "eval_sessions": eval_sessions, "eval_limit": eval_limit}.items() if v is not None}
     return TrainRunConfig(sft=sft, grpo=grpo, skip_sft=no_sft or ablation in TRAINING_ABLATIONS, **extra)

@@ -36,7 +36,7 @@ class Probe:
     every: int
     """Probe after every N optimizer steps."""
     context: str
-    max_tokens: int
+    context_window: int
     max_new_tokens: int
     temperature: float
     seed: int = 0
@@ -67,7 +67,7 @@ class ProbeCallback(TrainerCallback):
 
         probe = self.probe
         policy = HFPolicy(
-            model, self.tokenizer, max_tokens=probe.max_tokens, max_new_tokens=probe.max_new_tokens,
+            model, self.tokenizer, context_window=probe.context_window, max_new_tokens=probe.max_new_tokens,
             temperature=probe.temperature, seed=probe.seed, with_self_certainty=False,
         )
         was_training = model.training

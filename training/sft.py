@@ -16,7 +16,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from training.data import MISSING_RATIONALE_POLICIES, PromptBudget, select_steps, sft_rows, to_dataset
+from agents.context_builder import PromptBudget
+from training.data import MISSING_RATIONALE_POLICIES, select_steps, sft_rows, to_dataset
 from training.lora import ALL_LINEAR, check_lora_fields, lora_config
 from training.run_dir import RunDir, finish_run, run_callbacks, run_trainer, trainer_run_args
 
@@ -29,7 +30,7 @@ class SFTRunConfig:
 
     model: str = "Qwen/Qwen2.5-3B-Instruct"
     """Model to fine-tune: `smollm2`, `tiny-random`, an HF id or a local path."""
-    data: str = "bundled:train"
+    sessions: str = "bundled:train"
     """Sessions with rationales: `bundled:train`, or a file or directory `load_sessions` reads."""
     out: str = "runs/sft"
     """Run directory: config.json, metrics.jsonl, tensorboard/, checkpoints/, model/, plots/."""
@@ -37,9 +38,9 @@ class SFTRunConfig:
     """Seeds the example subset, the data order and initialization."""
     context: str = "whole"
     """Prompt context: 'whole' (past pages + actions, the paper's SFT) or 'latest' (Table 5)."""
-    max_context_tokens: int = 32_768
-    """Context window, prompt + response (paper: 32k); prompts are cut to this minus max_completion_tokens."""
-    max_completion_tokens: int = 256
+    context_window: int = 32_768
+    """Context window, prompt + response (paper: 32k); prompts are cut to this minus max_new_tokens."""
+    max_new_tokens: int = 256
     """Room for the assistant turn (use the GRPO and eval value, so the prompts are the same ones)."""
     max_examples: int | None = None
     """Train on a seeded subset of this many steps (None: every step with a rationale)."""
@@ -71,7 +72,7 @@ class SFTRunConfig:
 
     def __post_init__(self):
         check_lora_fields(self)
-        PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)  # validates the three
+        PromptBudget(self.context, self.context_window, self.max_new_tokens)  # validates the three
         if self.missing_rationale not in MISSING_RATIONALE_POLICIES:
             raise ValueError(f"missing_rationale must be one of {MISSING_RATIONALE_POLICIES}, got {self.missing_rationale!r}")
         if self.epochs <= 0 or self.learning_rate <= 0:
@@ -87,7 +88,7 @@ class SFTRunConfig:
 
     @property
     def budget(self) -> PromptBudget:
-        return PromptBudget(self.context, self.max_context_tokens, self.max_completion_tokens)
+        return PromptBudget(self.context, self.context_window, self.max_new_tokens)
 
 
 def sft_args(config: SFTRunConfig, run_dir: RunDir):
@@ -101,7 +102,7 @@ def sft_args(config: SFTRunConfig, run_dir: RunDir):
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.micro_batch_size,
         gradient_accumulation_steps=config.batch_size // config.micro_batch_size,
-        max_length=config.max_context_tokens,  # the prompt was cut to leave max_completion_tokens for the answer
+        max_length=config.context_window,  # the prompt was cut to leave max_new_tokens for the answer
         completion_only_loss=True,  # loss on the assistant turn only
         packing=False,
         gradient_checkpointing=config.gradient_checkpointing,
@@ -122,7 +123,7 @@ def run_sft(config: SFTRunConfig, *, resume: bool = False) -> dict[str, Any]:
     if start.finished is not None:
         return start.finished
     # the data before the model: a missing or malformed file fails in seconds, and leaves no config.json
-    pairs = select_steps(resolve_sessions(config.data), max_examples=config.max_examples, seed=config.seed)
+    pairs = select_steps(resolve_sessions(config.sessions), max_examples=config.max_examples, seed=config.seed)
     run_dir.begin(config, start)
     transformers.set_seed(config.seed)
     model, tokenizer = load_model_and_tokenizer(config.model, dtype=torch.bfloat16 if config.bf16 else None)

@@ -31,7 +31,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from training.data import MISSING_RATIONALE_POLICIES, PromptBudget, rl_rows, select_steps, sft_rows
+from agents.context_builder import PromptBudget
+from training.data import MISSING_RATIONALE_POLICIES, rl_rows, select_steps, sft_rows
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ MANIFEST_FILE = "manifest.json"
 CONTEXT_WINDOW = 32_768
 """Prompt + response tokens (paper: contexts padded/truncated to 32k, Qwen2.5's full window)."""
 RESPONSE_TOKENS = 256
-"""Response budget, the TRL trainer's `max_completion_tokens`: one JSON object with a one-sentence
+"""Response budget, the TRL trainer's `max_new_tokens`: one JSON object with a one-sentence
 rationale is 60-120 Qwen tokens, so 256 leaves room without paying for rambling."""
 ROWS_PER_BATCH = 64
 """Steps built per task and written per parquet row group: bounds memory at 32k-token prompts."""
@@ -68,8 +69,8 @@ class PrepareConfig:
     context: str = "whole"
     """'whole' (past pages + past actions, the paper's default) or 'latest' (Table 5)."""
     context_window: int = CONTEXT_WINDOW
-    """Prompt + response tokens; prompts are cut to `context_window - response_tokens`."""
-    response_tokens: int = RESPONSE_TOKENS
+    """Prompt + response tokens; prompts are cut to `context_window - max_new_tokens`."""
+    max_new_tokens: int = RESPONSE_TOKENS
     """Tokens reserved for the response; the launch scripts pass the same number to verl."""
     max_examples: int | None = None
     """Keep a seeded subset of this many training steps (None: every step)."""
@@ -91,12 +92,12 @@ class PrepareConfig:
 
     @property
     def budget(self) -> PromptBudget:
-        return PromptBudget(self.context, self.context_window, self.response_tokens)
+        return PromptBudget(self.context, self.context_window, self.max_new_tokens)
 
     @property
     def max_prompt_length(self) -> int:
         """verl's `data.max_prompt_length`: every prompt written fits in it."""
-        return self.context_window - self.response_tokens
+        return self.context_window - self.max_new_tokens
 
 
 def rl_record(row: dict[str, Any], index: int, split: str) -> dict[str, Any]:
@@ -251,7 +252,7 @@ def prepare_verl(config: PrepareConfig) -> dict[str, Any]:
         "config": asdict(config),
         "data_source": DATA_SOURCE,
         "max_prompt_length": config.max_prompt_length,
-        "max_response_length": config.response_tokens,
+        "max_response_length": config.max_new_tokens,
         "splits": splits,
     }
     write_json(out / MANIFEST_FILE, manifest)
