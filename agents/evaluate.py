@@ -258,7 +258,7 @@ def _in_step_order(plan, batch_size, context, start, act, score, idle_envs, adva
     from shop_env.replay_env import observation_at
 
     steps = [(order, session, index) for order, (session, count) in enumerate(plan) for index in range(count)]
-    envs: dict[int, gym.Env] = {}
+    envs: dict[int, Any] = {}
     for begin in range(0, len(steps), batch_size):
         chunk = steps[begin : begin + batch_size]
         outputs = act([observation_at(session, index, context) for _, session, index in chunk])

@@ -14,7 +14,6 @@ the budget after three or four steps. Pinned to one core.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from benchmarks import interleaved_rates, median_ratio, pinned_to_one_core

@@ -21,7 +21,7 @@ import json
 import os
 import stat
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,10 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     TERMINATE: (),
 }
 """String fields each action type carries (docs/contract.md, the task and the response)."""
+
+
+TypeMapping = Callable[[Any], Any]
+"""What puts a source's action type into the action space before validation: the type, or None to drop."""
 
 
 class SessionFormatError(ValueError):
@@ -132,22 +136,21 @@ class Action:
             raise SessionFormatError(f"a {self.type} action takes no 'text'", field="action.text")
 
     @classmethod
-    def from_dict(
-        cls, data: Any, *, action_map: Mapping[str, str | None] | None = None
-    ) -> Action | None:
-        """Build a gold action from its JSON object; `action_map` renames (or, to None, drops) types.
+    def from_dict(cls, data: Any, *, map_type: TypeMapping | None = None) -> Action | None:
+        """Build a gold action from its JSON object, its type first put through `map_type` (the loaders'
+        `ActionTypes.resolve`: rename, or None to drop).
 
         Gold actions are stricter than predictions: a click or input needs a non-empty `name`.
 
-        Returns None only when `action_map` maps the type to None (the caller asked to drop it).
+        Returns None only when `map_type` drops the type (the caller asked for that).
         """
         if not isinstance(data, Mapping):
             raise SessionFormatError(
                 f"expected an object, got {type(data).__name__} {_preview(data)}", field="action"
             )
         kind = data.get("type")
-        if action_map and kind in action_map:
-            kind = action_map[kind]
+        if map_type is not None:
+            kind = map_type(kind)
             if kind is None:
                 return None
         if kind not in ACTION_TYPES:
@@ -210,16 +213,14 @@ class Step:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(
-        cls, data: Any, *, action_map: Mapping[str, str | None] | None = None
-    ) -> Step | None:
+    def from_dict(cls, data: Any, *, map_type: TypeMapping | None = None) -> Step | None:
         if not isinstance(data, Mapping):
             raise SessionFormatError(f"expected an object, got {type(data).__name__}")
         if "observation" not in data:
             raise SessionFormatError("missing (the page the human saw)", field="observation")
         if "action" not in data:
             raise SessionFormatError("missing (the human's action)", field="action")
-        action = Action.from_dict(data["action"], action_map=action_map)
+        action = Action.from_dict(data["action"], map_type=map_type)
         if action is None:
             return None
         return cls(
@@ -260,18 +261,13 @@ class Session:
         return [step.action for step in self.steps]
 
     @classmethod
-    def from_dict(
-        cls, data: Any, *, action_map: Mapping[str, str | None] | None = None
-    ) -> Session:
+    def from_dict(cls, data: Any, *, map_type: TypeMapping | None = None) -> Session:
         """Validate one canonical session object; errors carry the step index and field."""
         if not isinstance(data, Mapping):
             raise SessionFormatError(
                 f"expected a JSON object per line, got {type(data).__name__}"
             )
-        session_id = data.get("session_id")
-        if isinstance(session_id, int) and not isinstance(session_id, bool):
-            session_id = str(session_id)
-        _require_str(session_id, "session_id", allow_empty=False)
+        session_id = session_id_of(data.get("session_id"))
         raw_steps = data.get("steps")
         if not isinstance(raw_steps, list):
             raise SessionFormatError(
@@ -282,7 +278,7 @@ class Session:
         steps = []
         for index, raw in enumerate(raw_steps):
             try:
-                step = Step.from_dict(raw, action_map=action_map)
+                step = Step.from_dict(raw, map_type=map_type)
             except SessionFormatError as err:
                 raise err.located(step=index) from None
             if step is not None:
@@ -415,33 +411,42 @@ def iter_json_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
         yield line_no, data
 
 
-def iter_jsonl(
-    path: str | os.PathLike, *, action_map: Mapping[str, str | None] | None = None
-) -> Iterator[Session]:
+def iter_jsonl(path: str | os.PathLike, *, map_type: TypeMapping | None = None) -> Iterator[Session]:
     """Stream sessions from a canonical JSON Lines file (plain or .gz); blank lines are skipped."""
     path = Path(path)
-    seen: dict[str, int] = {}
+    distinct = DistinctIds()
     for line_no, data in iter_json_lines(path):
         try:
-            session = Session.from_dict(data, action_map=action_map)
+            session = Session.from_dict(data, map_type=map_type)
         except SessionFormatError as err:
             raise err.located(file=path, line=line_no) from None
-        if session.session_id in seen:
-            raise SessionFormatError(
-                f"duplicate session_id {session.session_id!r} (first on line "
-                f"{seen[session.session_id]})",
-                file=path,
-                line=line_no,
-                field="session_id",
-            )
-        seen[session.session_id] = line_no
+        distinct.check(session.session_id, f"line {line_no}", file=path, line=line_no)
         yield session
 
 
-def read_jsonl(
-    path: str | os.PathLike, *, action_map: Mapping[str, str | None] | None = None
-) -> list[Session]:
-    return list(iter_jsonl(path, action_map=action_map))
+def read_jsonl(path: str | os.PathLike, *, map_type: TypeMapping | None = None) -> list[Session]:
+    return list(iter_jsonl(path, map_type=map_type))
+
+
+def session_id_of(value: Any) -> str:
+    """A session id as every format gives it: a non-empty string, or an integer (kept as its digits)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _require_str(value, "session_id", allow_empty=False)
+
+
+class DistinctIds:
+    """Refuses a session id seen before, naming where it was first."""
+
+    def __init__(self):
+        self._first: dict[str, str] = {}
+
+    def check(self, session_id: str, where: str, **location: Any) -> None:
+        if session_id in self._first:
+            raise SessionFormatError(
+                f"duplicate session_id {session_id!r} (first on {self._first[session_id]})", field="session_id", **location
+            )
+        self._first[session_id] = where
 
 
 def write_jsonl(sessions: Iterable[Session], path: str | os.PathLike) -> Path:

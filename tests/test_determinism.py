@@ -15,7 +15,6 @@ import gymnasium as gym
 import pytest
 
 from shop_env import ENV_ID
-from shop_env.metrics import evaluate
 from shop_env.procedural_shop import make_sessions
 from shop_env.session import Session
 

@@ -406,7 +406,8 @@ def as_text(sessions) -> list[str]:
 def refusal(sessions: list[Session], to: str) -> str | None:
     """Why writing `sessions` as `to` must be refused (None: it must round-trip)."""
     from shop_env.atomic_io import writable
-    from shop_env.loaders import _OPERA_STEP_COLUMNS, SHOPCART_KEYS
+    from shop_env.loaders.opera import _OPERA_STEP_COLUMNS
+    from shop_env.loaders.shopcart import SHOPCART_KEYS
 
     steps = [step for session in sessions for step in session.steps]
     if to == "shopcart" and any(key in SHOPCART_KEYS for step in steps for key in step.extra):

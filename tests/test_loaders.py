@@ -405,7 +405,7 @@ def test_session_level_columns_must_agree_between_rows(tmp_path):
     table = pq.read_table(path).to_pylist()
     table[1]["persona"] = "Someone else."
     pq.write_table(pa.Table.from_pylist(table), path)
-    with pytest.raises(SessionFormatError, match="column 'persona' differs between its rows"):
+    with pytest.raises(SessionFormatError, match="'persona' differs between its rows"):
         load_sessions(path)
 
 
@@ -538,7 +538,7 @@ def test_shopcart_errors_name_the_line_step_and_field(real_sessions, tmp_path, e
 @pytest.fixture
 def fake_repo(tmp_path, monkeypatch, real_sessions) -> Path:
     """A repo root whose assets hold the fixture sessions as the train split."""
-    monkeypatch.setattr(loaders, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(loaders.bundled, "assets_dir", lambda: tmp_path / "assets")
     write_jsonl(real_sessions, tmp_path / "assets" / "sessions_train.jsonl.gz")
     return tmp_path
 
@@ -551,9 +551,9 @@ def test_bundled_sessions_are_cached_and_every_call_gets_its_own_copy(fake_repo,
     first[0].extra["note"] = "changed"
     first[1].steps.clear()
     first.clear()
-    hits = loaders._parsed_bundle.cache_info().hits
+    hits = loaders.bundled._parsed_bundle.cache_info().hits
     assert bundled_sessions("train") == real_sessions
-    assert loaders._parsed_bundle.cache_info().hits == hits + 1
+    assert loaders.bundled._parsed_bundle.cache_info().hits == hits + 1
 
 
 def test_bundled_sessions_are_read_again_when_the_file_changes(fake_repo, real_sessions):
@@ -565,7 +565,7 @@ def test_bundled_sessions_are_read_again_when_the_file_changes(fake_repo, real_s
 def test_bundled_sessions_errors(fake_repo):
     with pytest.raises(ValueError, match="unknown bundled split 'dev'; expected one of train, test"):
         bundled_sessions("dev")
-    with pytest.raises(FileNotFoundError, match=r"sessions_test.jsonl.gz; generate them with `shop-r1 make-sessions"):
+    with pytest.raises(FileNotFoundError, match=r"sessions_test.jsonl.gz: the installation lacks its data files; reinstall shop-r1, or regenerate them with `shop-r1 make-sessions"):
         bundled_sessions("test")
 
 

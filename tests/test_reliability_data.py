@@ -397,7 +397,7 @@ def test_unreadable_json_values_name_file_and_line(tmp_path, value, message):
 
 
 def test_unreadable_json_in_parquet_and_shopcart_cells_names_the_row(tmp_path):
-    from shop_env.loaders import STEP_EXTRA_JSON_COLUMN
+    from shop_env.loaders.opera import STEP_EXTRA_JSON_COLUMN
 
     import pyarrow as pa
     import pyarrow.parquet as pq

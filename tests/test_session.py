@@ -109,12 +109,12 @@ def test_duplicate_session_ids_are_an_error(tmp_path):
         read_jsonl(path)
 
 
-def test_action_map_renames_or_drops(tmp_path):
+def test_a_type_mapping_renames_or_drops_before_validation(tmp_path):
     row = make_row()
     row["steps"].insert(1, {"observation": "<html/>", "action": {"type": "scroll"}})
     path = write_lines(tmp_path / "data.jsonl", [row])
-    assert len(read_jsonl(path, action_map={"scroll": None})[0]) == 3
-    mapped = read_jsonl(path, action_map={"scroll": "terminate"})[0]
+    assert len(read_jsonl(path, map_type=lambda kind: None if kind == "scroll" else kind)[0]) == 3
+    mapped = read_jsonl(path, map_type=lambda kind: "terminate" if kind == "scroll" else kind)[0]
     assert [a.type for a in mapped.actions] == ["type_and_submit", "terminate", "click", "terminate"]
 
 
