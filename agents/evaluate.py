@@ -52,14 +52,15 @@ CPU_CONTEXT_WINDOW = 2048
 cores (8k: ~37 s). The paper's 32768 is for GPUs: pass --context-window 32768."""
 
 CPU_DEMO = {
-    "policy": "smollm2", "sessions": "bundled:test", "context": "whole", "limit": 16, "context_window": 2048,
+    "policy": "smollm2", "sessions": "bundled:test", "context": "latest", "limit": 24, "context_window": 1024,
     "max_new_tokens": 96, "weights": "fp32", "decoder": "fast",
 }
-"""EvalConfig fields of the README's main job: zero-shot SmolLM2-135M on the first 16 steps of the bundled
-test sessions, offline on a CPU, with the fast decoder (benchmarks/eval_throughput.py times it against
-the generate path it replaced). float32, not int8: int8 changes SmolLM2's greedy answers on nearly every
-step (see agents.models.WEIGHT_FORMATS). Whole context at 2048 tokens drops earlier pages on most of
-those 16 steps. `EvalConfig(**CPU_DEMO, out=...)`."""
+"""EvalConfig fields of the README's main job (agents/demo.py): the first 24 steps of the bundled test
+sessions with the prompts the shipped policies were trained on (latest-step context, a 1,024-token
+window, 96 response tokens; experiments/cpu_smollm2/), offline on a CPU, with the fast decoder
+(benchmarks/eval_throughput.py times it against the generate path it replaced). float32, not int8:
+int8 changes SmolLM2's greedy answers on nearly every step (see agents.models.WEIGHT_FORMATS).
+`EvalConfig(**CPU_DEMO, out=...)`."""
 
 
 @dataclass(frozen=True)

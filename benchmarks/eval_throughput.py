@@ -1,8 +1,9 @@
 """Evaluation throughput on the `make demo` workload: the CPU eval path against the path it replaced.
 
 Both sides run `agents.evaluate.evaluate_policy` over the same steps with the settings of
-`agents.evaluate.CPU_DEMO` (the embedded SmolLM2-135M, the first 16 steps of the bundled test sessions,
-whole-session context, a 2,048-token budget, up to 96 new tokens, T = 0.6 sampling, self-certainty on):
+`agents.evaluate.CPU_DEMO` for the zero-shot row of `make demo` (the embedded SmolLM2-135M, the first 24
+steps of the bundled test sessions, latest-step context, a 1,024-token window, up to 96 new tokens,
+T = 0.6 sampling, self-certainty on):
 
 - hf_sequential (the baseline: `make demo` before the fast path): float32 weights, transformers'
   `generate`, one prompt at a time;

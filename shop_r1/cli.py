@@ -113,19 +113,18 @@ def compare(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), help="Directory for metrics.json, predictions.jsonl and report.md."),
-    limit: int = typer.Option(16, help="Steps evaluated, sessions in order (agents.evaluate.CPU_DEMO; 5-30 s a step on 2 CPU cores)."),
-    context: str = typer.Option("whole", help="whole (past pages + actions) or latest (past actions + current page)."),
+    out: Path = typer.Option(Path("runs/demo"), help="Directory for compare.md and one eval directory per policy."),
+    limit: int = typer.Option(24, help="Bundled test steps every policy plays, sessions in order."),
 ) -> None:
-    """The main job: zero-shot evaluation of the embedded SmolLM2-135M-Instruct on the bundled test sessions (CPU-sized)."""
+    """The main job: the embedded SmolLM2-135M zero-shot, the shipped SFT and Shop-R1 policies and the heuristic, side by side."""
     from rich.console import Console
     from rich.markdown import Markdown
 
-    from agents.evaluate import CPU_DEMO, EvalConfig, run_eval
+    from agents.demo import run_demo
 
     with _usage_errors():
-        run_eval(EvalConfig(**{**CPU_DEMO, "limit": limit, "context": context}, out=out))
-    Console().print(Markdown((out / "report.md").read_text(encoding="utf-8")))
+        run_demo(out, limit=limit)
+    Console().print(Markdown((out / "compare.md").read_text(encoding="utf-8")))
     Console().print(f"wrote {out}/", markup=False)
 
 

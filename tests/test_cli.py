@@ -42,11 +42,16 @@ def test_replay_unknown_session_is_a_clear_error():
 
 
 @pytest.mark.slow
-def test_demo_evaluates_the_embedded_model_and_writes_the_report(tmp_path):
+def test_demo_puts_zero_shot_the_shipped_policies_and_the_heuristic_side_by_side(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--limit", "2"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["n_steps"] == 2 and metrics["run"]["policy"] == "smollm2"
-    assert {"exact_acc", "type_acc", "type_macro_f1", "per_type"} <= metrics.keys()
-    assert (tmp_path / "report.md").read_text().strip() and (tmp_path / "predictions.jsonl").exists()
-    assert len((tmp_path / "predictions.jsonl").read_text().splitlines()) == 2
+    compared = json.loads((tmp_path / "compare.json").read_text())
+    labels = [row["label"] for row in compared["rows"]]
+    assert labels[0].startswith("Zero-shot") and labels[-1] == "Heuristic" and compared["n_steps"] == 2
+    shipped = [label for label in labels if "shipped" in label]
+    report = (tmp_path / "compare.md").read_text()
+    assert len(shipped) + report.count("- not shown:") == 2  # each shipped policy is shown or said to be missing
+    for policy in ("smollm2", "heuristic"):
+        metrics = json.loads((tmp_path / policy / "metrics.json").read_text())
+        assert metrics["n_steps"] == 2 and metrics["run"]["policy"] == policy
+    assert "Table 3" in result.output

@@ -223,3 +223,27 @@ def test_adapter_bases_resolve_portably(tmp_path):
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(adapter)}))
     with pytest.raises(ModelNotFoundError, match="stacked"):
         load_model_and_tokenizer(adapter)  # an adapter naming itself as its base
+
+
+def test_shipped_policies_resolve_by_name_and_stack_on_each_other(sft_run, tmp_path, monkeypatch):
+    """`--policy smollm2-sft` / `smollm2-shop-r1`: adapters in the package's data, the second naming the first
+    as its base by name, so they load on any machine; a missing one says it is not in the installation."""
+    import shutil
+
+    import shop_env.loaders.bundled
+    from agents.make_policy import make_policy
+    from agents.models import ModelNotFoundError, adapter_base, portable_name, resolve_model
+
+    monkeypatch.setattr(shop_env.loaders.bundled, "assets_dir", lambda: tmp_path / "assets")
+    with pytest.raises(ModelNotFoundError, match="'smollm2-sft' is not in this installation"):
+        resolve_model("smollm2-sft")
+    sft = tmp_path / "assets" / "policies" / "smollm2-sft"
+    shutil.copytree(sft_run / "model", sft)
+    assert resolve_model("smollm2-sft") == sft and portable_name(sft) == "smollm2-sft"
+    shop_r1 = tmp_path / "assets" / "policies" / "smollm2-shop-r1"
+    shutil.copytree(sft_run / "model", shop_r1)
+    config = json.loads((shop_r1 / "adapter_config.json").read_text())
+    (shop_r1 / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "smollm2-sft"}))
+    assert adapter_base(shop_r1) == "smollm2-sft"
+    policy = make_policy("smollm2-shop-r1", greedy=True, max_new_tokens=4, context_window=1024)
+    assert not any("lora" in name for name, _ in policy.model.named_parameters())  # both adapters merged
