@@ -254,6 +254,7 @@ def test_no_rationale_hooks_nothing(tiny, rows, tmp_path):
 
 def _examples_per_step(monkeypatch, tiny) -> list:
     """Patch model loading for run_grpo (steered tiny model) and record which examples each step scored."""
+    import agents.hf_policy  # imported before the patch, so it keeps the real loader (the probe's HFPolicy)
     import agents.models
 
     seen: list[list[tuple[str, int]]] = []
