@@ -28,17 +28,18 @@ train() {  # train <command> <out> [flags...]: fresh, or resumed when the run di
 for baseline in oracle heuristic random terminate; do evaluate "$baseline" "$RUNS/$baseline"; done
 train sft "$RUNS/sft" "${SFT[@]}"
 evaluate "$RUNS/sft/model" "$RUNS/sft/eval"
-evaluate smollm2 "$RUNS/zero_shot"
+# Shop-R1 first: with SFT it gives the two shipped policies (assets/policies/); the other rows follow.
 train grpo "$RUNS/shop_r1" --model "$RUNS/sft/model" "${GRPO[@]}"
 evaluate "$RUNS/shop_r1/model" "$RUNS/shop_r1/eval"
+evaluate smollm2 "$RUNS/zero_shot"
 train grpo "$RUNS/sft_rl_binary" --model "$RUNS/sft/model" --baseline rl_binary "${GRPO[@]}"
 evaluate "$RUNS/sft_rl_binary/model" "$RUNS/sft_rl_binary/eval"
-train grpo "$RUNS/rl_binary" --model smollm2 --baseline rl_binary "${GRPO[@]}"
-evaluate "$RUNS/rl_binary/model" "$RUNS/rl_binary/eval"
 train grpo "$RUNS/no_dars" --model "$RUNS/sft/model" --ablation no_dars "${GRPO[@]}"
 evaluate "$RUNS/no_dars/model" "$RUNS/no_dars/eval"
 train grpo "$RUNS/no_rationale" --model "$RUNS/sft/model" --ablation no_rationale "${GRPO[@]}"
 evaluate "$RUNS/no_rationale/model" "$RUNS/no_rationale/eval"
+train grpo "$RUNS/rl_binary" --model smollm2 --baseline rl_binary "${GRPO[@]}"
+evaluate "$RUNS/rl_binary/model" "$RUNS/rl_binary/eval"
 
 "$SHOP_R1" compare --title "CPU reproduction: SmolLM2-135M-Instruct, bundled test sessions" --out experiments/cpu_smollm2/results \
   "Oracle (human actions)=$RUNS/oracle" "Heuristic=$RUNS/heuristic" "Random valid action=$RUNS/random" \
