@@ -13,7 +13,7 @@ RUNS=experiments/cpu_smollm2/runs
 WINDOW=(--context latest --context-window 1024)
 EVAL=(--sessions bundled:test --limit 200 --context latest --context-window 1024 --max-new-tokens 96 --seed 0)
 SFT=(--max-examples 300 --epochs 1 --learning-rate 3e-4 --lora-rank 16)
-GRPO=(--max-steps 60 --learning-rate 2e-5 --lora-rank 8 --probe-sessions bundled:test --probe-limit 24 --probe-every 15)
+GRPO=(--max-steps 60 --learning-rate 5e-5 --lora-rank 8 --probe-sessions bundled:test --probe-limit 24 --probe-every 15)
 
 evaluate() {  # evaluate <policy> <out>
   [ -f "$2/metrics.json" ] || "$SHOP_R1" eval --policy "$1" "${EVAL[@]}" --out "$2"
