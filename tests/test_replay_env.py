@@ -143,7 +143,7 @@ def test_context_modes(sessions):
     assert whole["past_pages"] == tuple(s.observation for s in sessions[0].steps[:3])
     assert latest["past_pages"] == () and latest["past_actions"] == whole["past_actions"]
     assert Action.from_dict(__import__("json").loads(whole["past_actions"][0])) == sessions[0].steps[0].action
-    with pytest.raises(ValueError, match="context must be one of"):
+    with pytest.raises(ValueError, match="context must be .whole. or .latest., got .everything."):
         observation_at(sessions[0], 0, "everything")
     with pytest.raises(IndexError):
         observation_at(sessions[0], 99)
