@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shop_env.atomic_io import atomic_write, read_jsonl_records, write_json, write_text
+from shop_env.atomic_io import read_jsonl_records, write_figure, write_json, write_text
 from shop_env.metrics import INVALID, percent
 from shop_env.rewards import RewardConfig, score_response
 from shop_env.session import ACTION_TYPES
@@ -173,11 +173,7 @@ def plot_compare(result: dict[str, Any], path: Path) -> Path:
     axes.set_title(f"{result['n_steps']} shared test steps, 95% bootstrap intervals", fontsize=9)
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    with atomic_write(path, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=120)
-    plt.close(figure)
-    return path
+    return write_figure(figure, path)
 
 
 def run_compare(arguments: list[str], out: Path, *, title: str = "Comparison") -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shop_env.atomic_io import atomic_write
+from shop_env.atomic_io import write_figure
 from shop_env.metrics import INVALID
 from shop_env.session import ACTION_TYPES
 
@@ -21,14 +21,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _save(figure, path: Path) -> Path:
-    figure.tight_layout()
-    with atomic_write(path, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=120)
-    _pyplot().close(figure)
-    return path
 
 
 def plot_confusion(metrics: dict[str, Any], path: Path, *, title: str) -> Path:
@@ -52,7 +44,7 @@ def plot_confusion(metrics: dict[str, Any], path: Path, *, title: str) -> Path:
     axes.set_ylabel("human (gold)")
     axes.set_title(title, fontsize=9)
     figure.colorbar(image, ax=axes, fraction=0.046, label="share of the row")
-    return _save(figure, path)
+    return write_figure(figure, path)
 
 
 def plot_per_type(metrics: dict[str, Any], path: Path, *, title: str) -> Path:
@@ -73,7 +65,7 @@ def plot_per_type(metrics: dict[str, Any], path: Path, *, title: str) -> Path:
     axes.set_title(title, fontsize=9)
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize=8)
-    return _save(figure, path)
+    return write_figure(figure, path)
 
 
 def plot_temperature_sweep(rows: list[dict[str, Any]], path: Path, *, title: str) -> Path:
@@ -93,4 +85,4 @@ def plot_temperature_sweep(rows: list[dict[str, Any]], path: Path, *, title: str
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()
-    return _save(figure, path)
+    return write_figure(figure, path)

@@ -62,6 +62,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         raise
 
 
+def write_figure(figure: Any, path: str | os.PathLike) -> Path:
+    """Save a matplotlib figure as a PNG atomically (laid out tight, 120 dpi), then close it."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=120)
+    plt.close(figure)
+    return Path(path)
+
+
 def _umask() -> int:
     """The process's umask (reading it means setting it, so it is set straight back)."""
     mask = os.umask(0o022)

@@ -19,7 +19,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from shop_env.atomic_io import append_jsonl, atomic_write, read_jsonl_records
+from shop_env.atomic_io import append_jsonl, read_jsonl_records, write_figure
 
 PROBE_FILE = "probe.jsonl"
 PROBE_METRICS = ("exact_acc", "type_acc", "type_macro_f1", "format_ok")
@@ -103,8 +103,4 @@ def plot_probe(path: Path, plot: Path) -> Path | None:
     ax.set_title(f"probe set ({records[-1]['n']} held-out steps)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_write(plot, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=120)
-    plt.close(fig)
-    return plot
+    return write_figure(fig, plot)

@@ -32,7 +32,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from shop_env.atomic_io import append_jsonl, atomic_write, read_jsonl_records, write_json, write_text
+from shop_env.atomic_io import append_jsonl, read_jsonl_records, write_figure, write_json, write_text
 from shop_env.preflight import config_changes, writable_dir
 from training.probe import PROBE_FILE
 
@@ -291,11 +291,7 @@ def plot_metrics(run_dir: RunDir, prefixes: tuple[str, ...] = ("reward/", "kl", 
         for ax in list(axes.flat)[len(series):]:
             ax.set_visible(False)
         fig.suptitle(f"{run_dir.path.name}: {prefix.rstrip('/')}", fontsize=10)
-        fig.tight_layout()
-        path = run_dir.plots / f"{prefix.strip('/').replace('/', '_')}.png"
-        with atomic_write(path, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=120)
-        plt.close(fig)
+        path = write_figure(fig, run_dir.plots / f"{prefix.strip('/').replace('/', '_')}.png")
         written.append(path)
     return written
 
