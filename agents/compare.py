@@ -100,7 +100,8 @@ def compare(rows: list[Row]) -> dict[str, Any]:
     return {"n_steps": len(shared), "n_sessions": len({session for session, _ in shared}), "rows": results}
 
 
-def compare_markdown(result: dict[str, Any], *, title: str = "Comparison") -> str:
+def compare_markdown(result: dict[str, Any], *, title: str = "Comparison", notes: tuple[str, ...] = ()) -> str:
+    """compare.md; each of `notes` ends it as a bullet (what the comparison could not include, and why)."""
     rows = result["rows"]
     types = [kind for kind in ACTION_TYPES if kind in rows[0]["metrics"]["per_type"]]
     support = rows[0]["metrics"]["per_type"]
@@ -149,6 +150,8 @@ def compare_markdown(result: dict[str, Any], *, title: str = "Comparison") -> st
                      + f" | {b['mean_reward']['with_dars']:.3f} | {b['mean_reward']['without_dars']:.3f} |")
     lines += ["", "![exact and type accuracy per row](compare.png)", "", "Sources: " + "; ".join(
         f"{row['label']}: {row['source']} ({row['steps_in_source']} steps)" for row in rows) + "."]
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -176,10 +179,10 @@ def plot_compare(result: dict[str, Any], path: Path) -> Path:
     return write_figure(figure, path)
 
 
-def run_compare(arguments: list[str], out: Path, *, title: str = "Comparison") -> dict[str, Any]:
+def run_compare(arguments: list[str], out: Path, *, title: str = "Comparison", notes: tuple[str, ...] = ()) -> dict[str, Any]:
     """Load, compare, and write compare.md / compare.json / compare.png into `out`; returns the result."""
     result = compare(load_rows(arguments))
     write_json(out / "compare.json", result)
     plot_compare(result, out / "compare.png")
-    write_text(out / "compare.md", compare_markdown(result, title=title))
+    write_text(out / "compare.md", compare_markdown(result, title=title, notes=notes))
     return result

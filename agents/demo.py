@@ -40,8 +40,6 @@ def run_demo(out: Path, *, limit: int = CPU_DEMO["limit"], progress: bool = True
                 continue
         run_eval(EvalConfig(**{**CPU_DEMO, "policy": policy, "limit": limit}, out=out / policy, progress=progress))
         rows.append(f"{label}={out / policy}")
-    result = run_compare(rows, out, title="Shop-R1 demo: SmolLM2-135M before and after training, on this CPU")
-    if missing:
-        notes = "\n".join(f"- not shown: {line}" for line in missing)
-        (out / "compare.md").write_text((out / "compare.md").read_text(encoding="utf-8") + "\n" + notes + "\n", encoding="utf-8")
+    result = run_compare(rows, out, title="Shop-R1 demo: SmolLM2-135M before and after training, on this CPU",
+                         notes=tuple(f"not shown: {line}" for line in missing))
     return {**result, "missing": missing}
