@@ -6,21 +6,19 @@ in the paper: whatever the agent predicts, the next observation is the page the 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import operator
 import os
-import string
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector.utils import batch_space, iterate
 
 from shop_env.rewards import RewardBreakdown, RewardConfig, score_action, score_response
 from shop_env.session import Action, Session
+from shop_env.spaces import TextSequence, UnicodeText
 
 ContextMode = Literal["whole", "latest"]
 CONTEXT_MODES: tuple[ContextMode, ...] = ("whole", "latest")
@@ -32,66 +30,6 @@ def check_context(context: object, *, allow_none: bool = False) -> None:
     if not (context in CONTEXT_MODES or (allow_none and context is None)):
         expected = " or ".join(repr(mode) for mode in CONTEXT_MODES) + (" or None" if allow_none else "")
         raise ValueError(f"context must be {expected}, got {context!r}")
-
-
-class UnicodeText(spaces.Space[str]):
-    """Any Python string, e.g. a page of HTML or a model's response.
-
-    gymnasium's `Text` space rejects characters outside its charset (`<`, `{`, newlines), so HTML and
-    JSON would fail `contains`; this space checks the type only and samples printable strings.
-    """
-
-    def __init__(self, max_sample_length: int = 64, seed: int | np.random.Generator | None = None):
-        self.max_sample_length = max_sample_length
-        super().__init__(shape=None, dtype=None, seed=seed)
-
-    @property
-    def is_np_flattenable(self) -> bool:
-        return False
-
-    def sample(self, mask: Any = None, probability: Any = None) -> str:
-        length = int(self.np_random.integers(0, self.max_sample_length + 1))
-        alphabet = string.printable
-        return "".join(alphabet[i] for i in self.np_random.integers(0, len(alphabet), size=length))
-
-    def contains(self, x: Any) -> bool:
-        return isinstance(x, str)
-
-    def __repr__(self) -> str:
-        return "UnicodeText()"
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, UnicodeText)
-
-
-class UnicodeTextBatch(spaces.Tuple):
-    """`UnicodeText` batched for a vector env: one string per env.
-
-    gymnasium batches a custom space as a Tuple and iterates whatever it is given, so a single
-    string would be split into characters, one per env; this batch refuses anything but a
-    sequence of exactly one string per env.
-    """
-
-
-@batch_space.register(UnicodeText)
-def _batch_unicode_text(space: UnicodeText, n: int = 1) -> UnicodeTextBatch:
-    # Seeded as gymnasium seeds the Tuple it would build: n copies, each from a seed drawn from the space.
-    batched = UnicodeTextBatch([copy.deepcopy(space) for _ in range(n)], seed=copy.deepcopy(space.np_random))
-    batched.seed([int(seed) for seed in copy.deepcopy(space.np_random).integers(0, 10**8, n)])
-    return batched
-
-
-@iterate.register(UnicodeTextBatch)
-def _iterate_unicode_text(space: UnicodeTextBatch, items: Any) -> Iterator[Any]:
-    if isinstance(items, str | bytes) or not isinstance(items, Sequence | np.ndarray):
-        raise TypeError(
-            f"a vector env of {len(space)} envs takes one action per env, a tuple or list of {len(space)} "
-            f"responses; got {type(items).__name__} {str(items)[:40]!r} (for the same response in every env "
-            f"pass (text,) * {len(space)})"
-        )
-    if len(items) != len(space):
-        raise ValueError(f"{len(items)} actions for a vector env of {len(space)} envs; pass one per env")
-    return iter(items)
 
 
 def observation_at(session: Session, index: int, context: str = "whole") -> dict[str, Any]:
@@ -248,8 +186,8 @@ class SessionReplayEnv(gym.Env[dict, str]):
                 "persona": text,
                 "page": text,
                 "url": text,
-                "past_pages": spaces.Sequence(text),
-                "past_actions": spaces.Sequence(text),
+                "past_pages": TextSequence(),
+                "past_actions": TextSequence(),
                 "last_action_error": text,
             }
         )

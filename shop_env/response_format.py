@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 
 from shop_env.session import ACTION_FIELDS, ACTION_TYPES, CLICK, TERMINATE, TYPE_AND_SUBMIT, Action
@@ -168,3 +168,32 @@ def parse_response(text: object, *, max_chars: int = MAX_RESPONSE_CHARS) -> Pars
         return ParsedResponse(None, None, f"'{RATIONALE_KEY}' is {found}, expected a string")
     action, error = parse_action_object(data.get(ACTION_KEY))
     return ParsedResponse(rationale, action, error)
+
+
+def response_schema(names: Sequence[str] | None = None) -> dict[str, Any]:
+    """The response format as a JSON Schema: what constrained decoding forces and `/schema` serves.
+
+    With `names` (the current page's interactive elements), an action's `name` must be one of them;
+    a page with none leaves terminate as the only action. Keys appear in the order the prompt shows.
+    """
+    name: dict[str, Any] = {"type": "string"}
+    if names is not None:
+        name = {"enum": list(dict.fromkeys(names))}
+    variants = []
+    for kind, fields in ACTION_FIELDS.items():
+        if fields and names is not None and not names:
+            continue
+        properties: dict[str, Any] = {"type": {"const": kind}}
+        if "name" in fields:
+            properties["name"] = name
+        if "text" in fields:
+            properties["text"] = {"type": "string"}
+        variants.append(
+            {"type": "object", "properties": properties, "required": ["type", *fields], "additionalProperties": False}
+        )
+    return {
+        "type": "object",
+        "properties": {RATIONALE_KEY: {"type": "string"}, ACTION_KEY: {"anyOf": variants}},
+        "required": [RATIONALE_KEY, ACTION_KEY],
+        "additionalProperties": False,
+    }

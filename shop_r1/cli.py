@@ -128,6 +128,25 @@ def demo(
     Console().print(f"wrote {out}/", markup=False)
 
 
+@app.command()
+def serve(
+    sessions: str = typer.Option("bundled:test", help="bundled:test|bundled:train or a file/directory load_sessions reads."),
+    context: str = typer.Option("whole", help="whole (past pages + actions) or latest (past actions + current page)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for other machines)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    max_envs: int = typer.Option(64, help="Envs open at once (WebSocket connections + HTTP episodes)."),
+    max_request_bytes: int = typer.Option(1_000_000, help="Largest request body or WebSocket message."),
+    idle_timeout: float = typer.Option(600.0, help="Seconds after which an idle HTTP episode is closed."),
+) -> None:
+    """Serve the session-replay env over HTTP and WebSocket (OpenEnv conventions) for agents in other processes."""
+    from shop_env.server import ServerConfig, serve as run_server
+
+    with _usage_errors():
+        config = ServerConfig(sessions=sessions, context=context, max_envs=max_envs,
+                              max_request_bytes=max_request_bytes, idle_timeout=idle_timeout)
+        run_server(config, host=host, port=port)
+
+
 @app.command("make-sessions")
 def make_sessions(
     n: int = typer.Option(..., "--n", min=1, help="Number of sessions to generate."),
@@ -397,7 +416,9 @@ def main() -> None:
 
 
 EXTRA_FOR_MODULE = {"torch": "models", "transformers": "models", "peft": "models", "accelerate": "models",
-                    "gguf": "models", "trl": "train", "tensorboard": "train", "verl": "gpu", "vllm": "gpu"}
+                    "gguf": "models", "trl": "train", "tensorboard": "train", "verl": "gpu", "vllm": "gpu",
+                    "fastapi": "server", "uvicorn": "server", "websockets": "server", "openai": "api",
+                    "llguidance": "models"}
 """Which extra brings a module that the core install lacks (pyproject.toml)."""
 
 

@@ -9,7 +9,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import shop_env
-from shop_env.replay_env import SessionReplayEnv, UnicodeText, observation_at
+from shop_env.replay_env import SessionReplayEnv, observation_at
+from shop_env.spaces import SharedTexts, UnicodeText
 from shop_env.response_format import format_response
 from shop_env.rewards import RewardConfig, max_reward
 from shop_env.session import Action, read_jsonl
@@ -190,16 +191,56 @@ def test_unicode_text_space():
     assert space.contains("<html>{}</html>\n") and not space.contains(b"bytes")
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
-def test_vector_env(sessions, mode):
-    kwargs = {"shared_memory": False} if mode == "async" else {}
-    envs = gym.make_vec(
-        "ShopR1/SessionReplay-v0", num_envs=2, vectorization_mode=mode, vector_kwargs=kwargs, sessions=sessions
-    )
+def _vector_rollout(mode, vector_kwargs, steps=14):
+    """Observations and rewards of 3 envs over `steps` steps (through an autoreset), oracle and garbage mixed."""
+    envs = gym.make_vec("ShopR1/SessionReplay-v0", num_envs=3, vectorization_mode=mode, vector_kwargs=vector_kwargs)
+    observations, _ = envs.reset(seed=5)
+    plain = lambda obs: {key: value.tolist() if isinstance(value, np.ndarray) else tuple(value) for key, value in obs.items()}  # noqa: E731
+    record = [plain(observations)]
+    for t in range(steps):
+        sessions = [envs.call("session")[i] for i in range(3)]
+        indices = [int(i) for i in observations["step_index"]]
+        actions = tuple(
+            oracle_text(session.steps[index]) if (t + i) % 3 and index < len(session) else "garbage"
+            for i, (session, index) in enumerate(zip(sessions, indices))
+        )
+        observations, rewards, terminated, truncated, _ = envs.step(actions)
+        record.append((plain(observations), rewards.tolist(), terminated.tolist()))
+    envs.close()
+    return record
+
+
+@pytest.mark.parametrize(
+    "mode, vector_kwargs",
+    [("async", {}), ("async", {"shared_memory": False}), ("async", {"context": "spawn"})],
+    ids=["async-shared-memory", "async-pipes", "async-spawn"],
+)
+def test_vector_env_async_equals_sync(mode, vector_kwargs):
+    """make_vec works as is in every mode, with the same observations and rewards as the sync vector env."""
+    assert _vector_rollout(mode, vector_kwargs) == _vector_rollout("sync", {})
+
+
+def test_vector_env_sync_equals_single_envs(sessions):
+    envs = gym.make_vec("ShopR1/SessionReplay-v0", num_envs=2, sessions=sessions)
     observations, _ = envs.reset(seed=0, options={"index": 0})
     assert list(observations["session_id"]) == ["opera-like-0001"] * 2
+    single = SessionReplayEnv(sessions)
+    single.reset(options={"index": 0})
     step = sessions[0].steps[0]
-    _, rewards, terminated, _, infos = envs.step((oracle_text(step), "garbage"))
-    assert rewards[0] == pytest.approx(max_reward(step.action, RewardConfig())) and rewards[1] == 0.0
+    observations, rewards, terminated, _, infos = envs.step((oracle_text(step), "garbage"))
+    expected, reward, *_ = single.step(oracle_text(step))
+    assert rewards[0] == reward == pytest.approx(max_reward(step.action, RewardConfig())) and rewards[1] == 0.0
+    assert observations["page"][0] == expected["page"] and observations["past_actions"][0] == expected["past_actions"]
     assert not terminated.any()
+    envs.close()
+
+
+def test_async_shared_memory_is_read_live_not_stale():
+    """Without copies, the observation is a view that shows each step's values, as gymnasium's arrays do."""
+    envs = gym.make_vec("ShopR1/SessionReplay-v0", num_envs=2, vectorization_mode="async", vector_kwargs={"copy": False})
+    first, _ = envs.reset(seed=0)
+    assert isinstance(first["page"], SharedTexts)
+    pages = tuple(first["page"])
+    envs.step(("garbage", "garbage"))
+    assert tuple(first["page"]) != pages and all(isinstance(page, str) for page in first["page"])
     envs.close()
