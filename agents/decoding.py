@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers import AttentionInterface, DynamicCache
@@ -232,8 +233,13 @@ def _batch_cache(rows: Sequence[Prefilled], width: int, capacity: int) -> Cache:
 
 
 @torch.inference_mode()
-def decode(model, rows: Sequence[Prefilled], sampling: Sampling, *, with_certainty: bool = False) -> list[Decoded]:
-    """Generate one row per prefilled prompt (the same one may stand several times), all rows as one batch."""
+def decode(model, rows: Sequence[Prefilled], sampling: Sampling, *, with_certainty: bool = False,
+           constraints: Sequence[Any] | None = None) -> list[Decoded]:
+    """Generate one row per prefilled prompt (the same one may stand several times), all rows as one batch.
+
+    `constraints`: one grammar matcher per row (None: that row is free), from
+    `agents.constrained.ResponseGrammar`; each step samples only tokens its grammar allows, while
+    self-certainty reads the unmasked logits."""
     if not rows:
         raise ValueError("decode needs at least one prefilled prompt")
     device = model.device
@@ -251,15 +257,23 @@ def decode(model, rows: Sequence[Prefilled], sampling: Sampling, *, with_certain
     certainty: list[torch.Tensor] = []
     no_ids = torch.empty(len(rows), 0, dtype=torch.long, device=device)  # the warpers used here ignore input ids
     everywhere = torch.ones(len(rows), 1, dtype=torch.bool, device=device)  # one position per row and step
+    masked_rows = None
+    if constraints is not None:
+        from agents.constrained import MaskedRows
+
+        masked_rows = MaskedRows(constraints, logits.shape[-1])
     with _decode_attention(model):
         for step in range(sampling.max_new_tokens):
             if with_certainty:
                 certainty.append(self_certainty(logits[:, None, :], everywhere, sampling.temperature))  # (B,)
+            allowed = logits if masked_rows is None else masked_rows.mask(logits)
             if sampling.greedy:
-                chosen = logits.argmax(dim=-1)
+                chosen = allowed.argmax(dim=-1)
             else:
-                chosen = torch.multinomial(torch.softmax(warpers(no_ids, logits), dim=-1), num_samples=1).squeeze(1)
+                chosen = torch.multinomial(torch.softmax(warpers(no_ids, allowed), dim=-1), num_samples=1).squeeze(1)
             chosen = torch.where(unfinished, chosen, sampling.pad_id)
+            if masked_rows is not None:
+                masked_rows.advance(chosen.tolist(), unfinished.tolist())
             tokens.append(chosen)
             unfinished &= ~torch.isin(chosen, stop_ids)
             if not unfinished.any() or step + 1 == sampling.max_new_tokens:

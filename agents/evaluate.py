@@ -31,12 +31,13 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shop_env.atomic_io import atomic_write, write_json, write_text
+from shop_env.atomic_io import append_jsonl, atomic_write, read_jsonl_records, write_json, write_text
+from shop_env.preflight import config_changes
 from shop_env.metrics import bootstrap_intervals, evaluate, percent
 from shop_env.rewards import RewardConfig
 from shop_env.session import ACTION_TYPES, Session
@@ -44,8 +45,8 @@ from shop_env.session import ACTION_TYPES, Session
 from agents.context_builder import PromptBudget
 from agents.eval_plots import plot_confusion, plot_per_type, plot_temperature_sweep
 from agents.models import WEIGHT_FORMATS
-from agents.make_policy import BASELINES, make_policy
-from agents.policies import Policy
+from agents.make_policy import API_PREFIX, BASELINES, make_policy
+from agents.policies import Policy, PolicyOutput
 
 CPU_CONTEXT_WINDOW = 2048
 """Default prompt + response budget of the CLI: a 135M-model forward over 2k tokens takes ~6 s on 2 CPU
@@ -103,6 +104,14 @@ class EvalConfig:
     """Compute the rationale's self-certainty (LLM policies on the transformers backend)."""
     backend: str = "hf"
     """hf (transformers, CPU or GPU) or vllm (GPU, optional package)."""
+    constrained: bool = False
+    """Force each response into the format's JSON Schema, `name` restricted to the page's elements
+    (agents/constrained.py): llguidance on the transformers backend, structured outputs on vLLM,
+    `response_format` for `openai:` policies."""
+    base_url: str | None = None
+    """The OpenAI-compatible server of an `openai:MODEL` policy (default: the OpenAI API)."""
+    max_concurrency: int = 4
+    """Requests in flight at once for an `openai:` policy."""
     reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
     """Reward weights for the reward columns (paper defaults)."""
     progress: bool = True
@@ -121,6 +130,15 @@ class EvalConfig:
                 raise ValueError(f"a temperature sweep needs an LLM policy; {self.policy!r} does not sample")
             if self.greedy:
                 raise ValueError("a temperature sweep samples; drop --greedy")
+        if self.policy.startswith(API_PREFIX):
+            if self.backend != "hf" or self.weights != "fp32" or self.decoder != "fast":
+                raise ValueError("--backend, --weights and --decoder choose how a local model runs; an openai: policy runs on its server")
+            if self.max_concurrency < 1:
+                raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+        elif self.base_url is not None:
+            raise ValueError(f"--base-url is the server of an openai:MODEL policy; {self.policy!r} runs here")
+        if self.constrained and self.policy in BASELINES:
+            raise ValueError(f"--constrained guides an LLM's decoding; {self.policy!r} does not decode")
         if self.backend not in ("hf", "vllm"):
             raise ValueError(f"backend must be 'hf' or 'vllm', got {self.backend!r}")
         if self.weights not in WEIGHT_FORMATS:
@@ -142,9 +160,11 @@ class EvalConfig:
             "max_new_tokens": self.max_new_tokens,
             "context": self.context,
             "seed": self.seed,
-            "batch_size": self.generation_batch_size,
-            "with_self_certainty": self.self_certainty and self.backend == "hf",
+            "constrained": self.constrained,
         }
+        if self.policy.startswith(API_PREFIX):
+            return {**kwargs, "base_url": self.base_url, "max_concurrency": self.max_concurrency}
+        kwargs.update(batch_size=self.generation_batch_size, with_self_certainty=self.self_certainty and self.backend == "hf")
         if self.backend != "hf":
             kwargs["backend"] = self.backend
         else:
@@ -175,12 +195,15 @@ def evaluate_policy(
     reward_config: RewardConfig | None = None,
     progress: bool = True,
     on_step: Callable[[dict], None] | None = None,
+    answered: Mapping[tuple[str, int], dict] | None = None,
 ) -> dict[str, Any]:
     """Replay `sessions` with `policy`; returns {"metrics": ..., "predictions": [...]}.
 
     Each `policy.act` call gets up to `batch_size` observations: the next steps in order when the
     policy sets `uses_last_action_error = False`, else one step of each of `batch_size` sessions
-    (see the module docstring). `on_step` sees each prediction record as it is made.
+    (see the module docstring). `on_step` sees each prediction record as it is made. Steps in
+    `answered` (prediction records by (session_id, step), from an interrupted run) are not asked
+    again: their recorded responses are scored by the env as they were.
     """
     import gymnasium as gym
 
@@ -201,10 +224,18 @@ def evaluate_policy(
         env = idle_envs.pop() if idle_envs else gym.make(ENV_ID, sessions=planned_sessions, context=context, reward_config=config)
         return env, env.reset(options={"index": order})[0]
 
+    answered = answered or {}
+
     def act(observations: list[dict]) -> list[Any]:
-        outputs = policy.act(observations)
-        if len(outputs) != len(observations):
-            raise RuntimeError(f"{type(policy).__name__}.act returned {len(outputs)} outputs for {len(observations)} observations")
+        keys = [(observation["session_id"], int(observation["step_index"])) for observation in observations]
+        outputs: list[Any] = [recorded_output(answered[key]) if key in answered else None for key in keys]
+        asked = [index for index, output in enumerate(outputs) if output is None]
+        if asked:
+            fresh = policy.act([observations[index] for index in asked])
+            if len(fresh) != len(asked):
+                raise RuntimeError(f"{type(policy).__name__}.act returned {len(fresh)} outputs for {len(asked)} observations")
+            for index, output in zip(asked, fresh):
+                outputs[index] = output
         return outputs
 
     def score(env: gym.Env, order: int, output: Any) -> tuple[dict, bool]:
@@ -228,7 +259,22 @@ def evaluate_policy(
         env.close()
     seconds = time.perf_counter() - started
     records.sort(key=lambda record: (record.pop("_order"), record["step"]))
-    return {"metrics": summarize(records, config, seconds=seconds), "predictions": records}
+    metrics = summarize(records, config, seconds=seconds)
+    metrics["resumed_steps"] = resumed = sum(1 for record in records if (record["session_id"], record["step"]) in answered)
+    if resumed and seconds > 0:  # the rate of the steps asked in this run
+        metrics["steps_per_second"] = round((len(records) - resumed) / seconds, 3)
+    return {"metrics": metrics, "predictions": records}
+
+
+def recorded_output(record: Mapping[str, Any]) -> PolicyOutput:
+    """The policy output a prediction record holds, as the policy gave it."""
+    from agents.context_builder import Dropped
+
+    dropped = None if record["dropped_pages"] is None else Dropped(record["dropped_pages"], record["dropped_page_chars"])
+    return PolicyOutput.from_text(
+        record["text"], self_certainty=record["self_certainty"], prompt_tokens=record["prompt_tokens"],
+        completion_tokens=record["completion_tokens"], dropped=dropped, error=record["policy_error"],
+    )
 
 
 def _lockstep(plan, batch_size, start, act, score, idle_envs, advance) -> None:
@@ -314,6 +360,8 @@ def summarize(records: list[dict[str, Any]], config: RewardConfig, *, seconds: f
         "prompt_mean": _mean(prompt_tokens),
         "prompt_max": max(prompt_tokens, default=None),
         "completion_mean": _mean(completion_tokens),
+        "prompt_total": sum(prompt_tokens),
+        "completion_total": sum(completion_tokens),
         "steps_with_dropped_pages": sum(1 for r in records if r["dropped_pages"]),
         "steps_with_cut_page": sum(1 for r in records if r["dropped_page_chars"]),
         "steps_over_budget": sum(1 for r in records if r.get("policy_error")),
@@ -410,10 +458,17 @@ def report_markdown(metrics: dict[str, Any], *, label: str, settings: str) -> st
     ]
     lines += [f"| {key} | {value:.4g} |" for key, value in metrics["reward"].items() if value is not None]
     certainty = metrics["self_certainty"]
-    mean_certainty = "-" if certainty["mean"] is None else f"{certainty['mean']:.3f} nats"
+    if certainty.get("absent_because"):
+        certainty_line = f"Self-certainty of the rationale: not computed ({certainty['absent_because']})."
+    else:
+        mean_certainty = "-" if certainty["mean"] is None else f"{certainty['mean']:.3f} nats"
+        certainty_line = f"Self-certainty of the rationale: {mean_certainty} (over {certainty['count']} responses with a rationale)."
+        if metrics.get("run", {}).get("constrained"):
+            certainty_line += (" Under --constrained it is computed from the model's unconstrained next-token "
+                               "distribution at the tokens the grammar let through.")
     lines += [
         "",
-        f"Self-certainty of the rationale: {mean_certainty} (over {certainty['count']} responses with a rationale).",
+        certainty_line,
         f"Responses in the right format: {percent(metrics['format_ok'])}.",
         "",
         "## Confusion (rows: gold type, columns: predicted)",
@@ -432,10 +487,13 @@ def report_markdown(metrics: dict[str, Any], *, label: str, settings: str) -> st
             "",
             f"Mean prompt {tokens['prompt_mean']:.0f} tokens (max {tokens['prompt_max']}), mean response "
             f"{tokens['completion_mean']:.1f} tokens; {tokens['steps_with_dropped_pages']} steps dropped earlier pages "
-            f"and {tokens['steps_with_cut_page']} cut the current page to fit the budget.",
+            f"and {tokens['steps_with_cut_page']} cut the current page to fit the budget. "
+            f"Token usage: {tokens['prompt_total']:,} prompt + {tokens['completion_total']:,} completion tokens.",
         ]
     if metrics.get("seconds") is not None:
-        lines += ["", f"Wall time {metrics['seconds']:.1f} s ({metrics['steps_per_second']} steps/s)."]
+        resumed = metrics.get("resumed_steps") or 0
+        carried = f"; {resumed} steps carried over from the interrupted run, not asked again" if resumed else ""
+        lines += ["", f"Wall time {metrics['seconds']:.1f} s ({metrics['steps_per_second']} steps/s){carried}."]
     return "\n".join(lines) + "\n"
 
 
@@ -443,7 +501,10 @@ def _settings_label(config: EvalConfig, temperature: float) -> str:
     decoding = "greedy" if config.greedy else f"T={temperature:g}" + (f", top-p {config.top_p:g}" if config.top_p < 1 else "")
     if config.policy in BASELINES:
         return f"context={config.context}"
-    return f"context={config.context}, {decoding}, budget {config.context_window} tokens ({config.max_new_tokens} for the response)"
+    label = f"context={config.context}, {decoding}, budget {config.context_window} tokens ({config.max_new_tokens} for the response)"
+    if config.policy.startswith(API_PREFIX):
+        label += ", counted with the SmolLM2 tokenizer"
+    return label + (", constrained to the format's JSON Schema" if config.constrained else "")
 
 
 def _run_record(config: EvalConfig, temperature: float) -> dict[str, Any]:
@@ -456,13 +517,64 @@ def _run_record(config: EvalConfig, temperature: float) -> dict[str, Any]:
     return {**settings, "reward_config": dataclasses.asdict(config.reward)}
 
 
-def _evaluate_into(policy: Policy, sessions: Sequence[Session], config: EvalConfig, out: Path, temperature: float) -> dict[str, Any]:
+OUTPUT_FILES = ("predictions.jsonl", "metrics.json", "report.md", "confusion.png", "per_type.png")
+RUN_FILE = "eval_run.json"
+"""The settings of the eval a directory holds, written first: `--resume` continues only the same eval."""
+
+
+def _answered_steps(out: Path, run: dict[str, Any], resume: bool) -> dict[tuple[str, int], dict]:
+    """Prediction records of an interrupted eval in `out` to keep (with `resume`), else a clean start.
+
+    A fresh start removes the outputs of any earlier eval first, so none of them is shown as this one's.
+    """
+    predictions = out / "predictions.jsonl"
+    if not resume:
+        for name in OUTPUT_FILES:
+            (out / name).unlink(missing_ok=True)
+        write_json(out / RUN_FILE, run)
+        return {}
+    if not (out / RUN_FILE).exists():
+        if predictions.exists():
+            raise ValueError(f"--resume: {out} has predictions but no {RUN_FILE} to say which eval made them; drop --resume to start over")
+        write_json(out / RUN_FILE, run)
+        return {}
+    changes = config_changes(json.loads((out / RUN_FILE).read_text(encoding="utf-8")), run, may_change=("progress",))
+    if changes:
+        raise ValueError(f"--resume: {out} holds an eval with other settings ({'; '.join(changes)}); "
+                         "drop --resume to start over, or pass another --out")
+    records = read_jsonl_records(predictions)
+    write_predictions(predictions, records)  # without a torn last line, so appends continue a clean file
+    for name in OUTPUT_FILES[1:]:
+        (out / name).unlink(missing_ok=True)
+    return {(record["session_id"], record["step"]): record for record in records}
+
+
+def _self_certainty_note(config: EvalConfig) -> str | None:
+    """Why an eval has no self-certainty, for the report (None when it has one)."""
+    if config.policy in BASELINES:
+        return "a baseline has no model"
+    if config.policy.startswith(API_PREFIX):
+        return ("an API policy: chat-completions servers return at most 20 top log-probs per token, not the full "
+                "next-token distribution that self-certainty KL(U || p) needs")
+    if config.backend == "vllm":
+        return "the vLLM backend returns sampled tokens' log-probs only, not the full distribution"
+    if not config.self_certainty:
+        return "turned off (--no-self-certainty)"
+    return None
+
+
+def _evaluate_into(policy: Policy, sessions: Sequence[Session], config: EvalConfig, out: Path, temperature: float,
+                   resume: bool = False) -> dict[str, Any]:
+    run = _run_record(config, temperature)
+    out.mkdir(parents=True, exist_ok=True)
+    answered = _answered_steps(out, run, resume)
     result = evaluate_policy(
         policy, sessions, context=config.context, limit=config.limit, batch_size=config.batch_size,
-        reward_config=config.reward, progress=config.progress,
+        reward_config=config.reward, progress=config.progress, answered=answered,
+        on_step=lambda record: append_jsonl(out / "predictions.jsonl", {k: v for k, v in record.items() if k != "_order"}),
     )
-    metrics = {**result["metrics"], "run": _run_record(config, temperature)}
-    out.mkdir(parents=True, exist_ok=True)
+    metrics = {**result["metrics"], "run": run}
+    metrics["self_certainty"]["absent_because"] = _self_certainty_note(config)
     write_predictions(out / "predictions.jsonl", result["predictions"])
     write_json(out / "metrics.json", metrics)
     write_text(out / "report.md", report_markdown(metrics, label=config.policy, settings=_settings_label(config, temperature)))
@@ -472,8 +584,11 @@ def _evaluate_into(policy: Policy, sessions: Sequence[Session], config: EvalConf
     return metrics
 
 
-def run_eval(config: EvalConfig) -> dict[str, Any]:
-    """Run `shop-r1 eval`: write the outputs into `config.out`; returns the metrics (or the sweep)."""
+def run_eval(config: EvalConfig, resume: bool = False) -> dict[str, Any]:
+    """Run `shop-r1 eval`: write the outputs into `config.out`; returns the metrics (or the sweep).
+
+    Each step's prediction is appended to predictions.jsonl as it is scored; with `resume`, an
+    interrupted eval of the same settings continues from there, asking no answered step again."""
     from shop_env.loaders import resolve_sessions
     from shop_env.preflight import writable_dir
 
@@ -482,11 +597,11 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     first_temperature = config.temperatures[0] if config.temperatures else config.temperature
     policy = make_policy(config.policy, sessions=sessions, **config.generation_kwargs(first_temperature))
     if config.temperatures is None:
-        return _evaluate_into(policy, sessions, config, Path(config.out), config.temperature)
+        return _evaluate_into(policy, sessions, config, Path(config.out), config.temperature, resume)
     rows = []
     for temperature in config.temperatures:
         tempered = policy.with_settings(temperature=temperature)
-        metrics = _evaluate_into(tempered, sessions, config, Path(config.out) / f"T{temperature:g}", temperature)
+        metrics = _evaluate_into(tempered, sessions, config, Path(config.out) / f"T{temperature:g}", temperature, resume)
         rows.append(
             {
                 "temperature": temperature,

@@ -72,6 +72,9 @@ class GenerationSettings:
     support, such as sliding-window caches)."""
     with_self_certainty: bool = False
     """Return the rationale's self-certainty (nats) with each output; keeps the generated logits."""
+    constrained: bool = False
+    """Force each response into the format's JSON Schema with `name` one of the page's elements
+    (agents/constrained.py). Self-certainty still scores the model's own, unconstrained distribution."""
 
     def __post_init__(self):
         if not (self.temperature > 0):
@@ -165,6 +168,7 @@ class HFPolicy:
             check_supported(self.model)
         self._stop_ids = self._end_of_turn_ids()
         self._batches_run = 0
+        self._grammar = None
 
     def with_settings(self, **changes: Any) -> HFPolicy:
         """The same model and tokenizer with some settings changed (e.g. a temperature sweep), no reload."""
@@ -230,9 +234,9 @@ class HFPolicy:
                 for i in chunk:
                     previous = prefill(self.model, ids[i], reuse=previous)
                     rows.append(previous)
-                generated = self._decode(rows, [prompts[i] for i in chunk])
+                generated = self._decode(rows, [prompts[i] for i in chunk], self._matchers(observations, chunk))
             else:
-                generated = self._generate([prompts[i] for i in chunk])
+                generated = self._generate([prompts[i] for i in chunk], self._matchers(observations, chunk))
             for index, output in zip(chunk, generated, strict=True):
                 outputs[index] = output  # the caller's order
         return outputs  # type: ignore[return-value]
@@ -245,7 +249,18 @@ class HFPolicy:
             yield
         self._batches_run += 1
 
-    def _decode(self, rows: list[Prefilled], prompts: list[BuiltPrompt]) -> list[PolicyOutput]:
+    def _matchers(self, observations: list[dict], chunk: list[int]) -> list[Any] | None:
+        """One grammar matcher per row under `constrained` (agents/constrained.py), else None."""
+        if not self.settings.constrained:
+            return None
+        if self._grammar is None:
+            from agents.constrained import ResponseGrammar
+
+            vocab_size = self.model.get_output_embeddings().weight.shape[0]
+            self._grammar = ResponseGrammar(self.tokenizer, vocab_size=vocab_size, stop_ids=self._stop_ids)
+        return [self._grammar.matcher(observations[i]) for i in chunk]
+
+    def _decode(self, rows: list[Prefilled], prompts: list[BuiltPrompt], matchers: list[Any] | None) -> list[PolicyOutput]:
         sampling = Sampling(
             max_new_tokens=self.settings.max_new_tokens,
             stop_ids=frozenset(self._stop_ids),
@@ -255,7 +270,7 @@ class HFPolicy:
             top_p=self.settings.top_p,
         )
         with self._seeded():
-            decoded = decode(self.model, rows, sampling, with_certainty=self.settings.with_self_certainty)
+            decoded = decode(self.model, rows, sampling, with_certainty=self.settings.with_self_certainty, constraints=matchers)
         outputs = []
         for prompt, row in zip(prompts, decoded, strict=True):
             text = self.tokenizer.decode(row.token_ids, skip_special_tokens=True)
@@ -269,7 +284,7 @@ class HFPolicy:
         return outputs
 
     @torch.inference_mode()
-    def _generate(self, prompts: list[BuiltPrompt]) -> list[PolicyOutput]:
+    def _generate(self, prompts: list[BuiltPrompt], matchers: list[Any] | None) -> list[PolicyOutput]:
         encoded = self.tokenizer(
             [prompt.text for prompt in prompts],
             add_special_tokens=False,
@@ -278,8 +293,15 @@ class HFPolicy:
             return_tensors="pt",
         ).to(self.model.device)
         width = encoded["input_ids"].shape[1]
+        processors = None
+        if matchers is not None:
+            from transformers import LogitsProcessorList
+
+            from agents.constrained import GrammarLogitsProcessor
+
+            processors = LogitsProcessorList([GrammarLogitsProcessor(matchers, self._grammar.vocab_size)])
         with self._seeded(), self._only_our_settings():
-            generated = self.model.generate(**encoded, generation_config=self._generation_config())
+            generated = self.model.generate(**encoded, generation_config=self._generation_config(), logits_processor=processors)
         new_tokens = generated.sequences[:, width:]  # (B, T_new), pad after each row's end of turn
         kept = [self._until_end_of_turn(row.tolist()) for row in new_tokens]
         texts = [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in kept]

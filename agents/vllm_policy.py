@@ -17,6 +17,7 @@ from typing import Any
 from agents.hf_policy import SETTING_NAMES, GenerationSettings, prompts_within_budget
 from agents.models import EMBEDDED_MODEL, is_adapter_dir, load_tokenizer, resolve_model
 from agents.policies import PolicyOutput
+from shop_env.response_format import page_response_schema
 
 VLLM_INSTALL = "pip install vllm"
 
@@ -61,16 +62,27 @@ class VLLMPolicy:
         tempered.settings = dataclasses.replace(self.settings, **changes)
         return tempered
 
-    def act(self, observations: list[dict]) -> list[PolicyOutput]:
-        fitting, outputs = prompts_within_budget(observations, self.tokenizer, self.settings.budget)
-        indices = sorted(fitting)
-        prompts = [fitting[index] for index in indices]
-        sampling = self._vllm.SamplingParams(
+    def _sampling(self, observation: dict) -> Any:
+        """One prompt's sampling parameters; under `constrained`, vLLM's structured outputs force the
+        response into the page's response schema (compact JSON, as agents/constrained.py does)."""
+        structured = None
+        if self.settings.constrained:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            structured = StructuredOutputsParams(json=page_response_schema(observation["page"]), disable_any_whitespace=True)
+        return self._vllm.SamplingParams(
             temperature=0.0 if self.settings.greedy else self.settings.temperature,
             top_p=self.settings.top_p,
             max_tokens=self.settings.max_new_tokens,
             seed=self.settings.seed,
+            structured_outputs=structured,
         )
+
+    def act(self, observations: list[dict]) -> list[PolicyOutput]:
+        fitting, outputs = prompts_within_budget(observations, self.tokenizer, self.settings.budget)
+        indices = sorted(fitting)
+        prompts = [fitting[index] for index in indices]
+        sampling = [self._sampling(observations[index]) for index in indices]
         # Token ids, not strings: vLLM would add a BOS of its own to a string prompt the template already starts.
         token_prompts = [{"prompt_token_ids": self.tokenizer(p.text, add_special_tokens=False)["input_ids"]} for p in prompts]
         results = self.engine.generate(token_prompts, sampling, use_tqdm=False)

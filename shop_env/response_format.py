@@ -197,3 +197,11 @@ def response_schema(names: Sequence[str] | None = None) -> dict[str, Any]:
         "required": [RATIONALE_KEY, ACTION_KEY],
         "additionalProperties": False,
     }
+
+
+def page_response_schema(page: str) -> dict[str, Any]:
+    """`response_schema` for one page: `name` one of its interactive elements (an empty page has none,
+    which leaves terminate)."""
+    from shop_env.simplify_html import interactive_elements
+
+    return response_schema(interactive_elements(page) if page.strip() else [])

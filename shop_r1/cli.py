@@ -54,7 +54,7 @@ def replay(
 
 @app.command("eval")
 def eval_(
-    policy: str = typer.Option("smollm2", help="oracle, terminate, random, heuristic, smollm2, tiny-random, an HF id or a model path."),
+    policy: str = typer.Option("smollm2", help="oracle, terminate, random, heuristic, smollm2, smollm2-sft, smollm2-shop-r1, tiny-random, an HF id, a model path, or openai:MODEL."),
     sessions: str = typer.Option("bundled:test", help="bundled:test|bundled:train or a file/directory load_sessions reads."),
     out: Path = typer.Option(..., help="Directory for metrics.json, predictions.jsonl and report.md."),
     context: str = typer.Option("whole", help="whole (past pages + actions) or latest (past actions + current page)."),
@@ -72,6 +72,10 @@ def eval_(
     seed: int = typer.Option(0, help="Seeds sampling and the random baseline."),
     self_certainty: bool = typer.Option(True, help="Compute the rationale's self-certainty (transformers backend)."),
     backend: str = typer.Option("hf", help="hf (transformers) or vllm (GPU, optional)."),
+    constrained: bool = typer.Option(False, "--constrained", help="Force responses into the format's JSON Schema, names from the page."),
+    base_url: str | None = typer.Option(None, help="OpenAI-compatible server of an openai:MODEL policy, e.g. http://127.0.0.1:8080/v1 (key: OPENAI_API_KEY)."),
+    max_concurrency: int = typer.Option(4, help="Requests in flight at once (openai: policies)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted eval in --out: answered steps are not asked again."),
 ) -> None:
     """Evaluate a policy on recorded sessions: exact / type accuracy, type macro F1, rewards (paper Tables 2, 3)."""
     from rich.console import Console
@@ -86,11 +90,12 @@ def eval_(
             greedy=greedy, top_p=top_p, limit=limit, context_window=context_window, max_new_tokens=max_new_tokens,
             batch_size=batch_size, generation_batch_size=generation_batch_size, seed=seed,
             self_certainty=self_certainty, backend=backend, decoder=decoder, weights=weights,
+            constrained=constrained, base_url=base_url, max_concurrency=max_concurrency,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     with _usage_errors():
-        run_eval(config)
+        run_eval(config, resume=resume)
     Console().print(Markdown((out / "report.md").read_text(encoding="utf-8")))
 
 

@@ -132,7 +132,7 @@ def test_llm_eval_reports_tokens_and_format_failures(tmp_path):
     )
     assert metrics["n_steps"] == 3 and metrics["format_ok"] == 0.0 and metrics["exact_acc"] == 0.0
     assert metrics["tokens"]["completion_mean"] == 4 and metrics["tokens"]["prompt_max"] <= 2048 - 4
-    assert metrics["self_certainty"] == {"mean": None, "count": 0}
+    assert metrics["self_certainty"] == {"mean": None, "count": 0, "absent_because": None}
 
 
 def test_temperature_sweep_writes_one_run_per_temperature_and_a_plot(tmp_path):
@@ -197,3 +197,47 @@ def test_steps_whose_fixed_prompt_cannot_fit_score_zero_and_are_counted(tmp_path
     assert metrics["reward"]["reward/total"] == 0.0 and metrics["format_ok"] == 0.0
     predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert all("token" in p["policy_error"] and p["text"] == "" for p in predictions)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_eval_resumes_without_asking_answered_steps_and_shows_no_stale_result(tmp_path, monkeypatch):
+    """A fresh eval first removes an earlier eval's results; --resume asks the policy only the steps
+    predictions.jsonl lacks, and refuses another eval's directory."""
+    import agents.evaluate as evaluate_module
+    from agents.policies import HeuristicPolicy
+
+    out = tmp_path / "eval"
+    config = EvalConfig(policy="heuristic", sessions="bundled:test", limit=30, batch_size=4, out=out, progress=False)
+    complete = run_eval(config)
+    asked: list[tuple[str, int]] = []
+
+    class Counting(HeuristicPolicy):
+        def __init__(self, stop_after=None):
+            super().__init__()
+            self.stop_after = stop_after
+
+        def act(self, observations):
+            if self.stop_after is not None and len(asked) >= self.stop_after:
+                raise _Interrupted
+            asked.extend((o["session_id"], int(o["step_index"])) for o in observations)
+            return super().act(observations)
+
+    monkeypatch.setattr(evaluate_module, "make_policy", lambda *args, **kwargs: Counting(stop_after=12))
+    with pytest.raises(_Interrupted):
+        run_eval(config)
+    assert not (out / "metrics.json").exists() and not (out / "report.md").exists()
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 12
+    first_run = list(asked)
+
+    monkeypatch.setattr(evaluate_module, "make_policy", lambda *args, **kwargs: Counting())
+    resumed = run_eval(config, resume=True)
+    assert len(asked) == 30 and len(set(asked)) == 30 and set(asked[12:]).isdisjoint(first_run)
+    assert resumed["resumed_steps"] == 12 and resumed["exact_acc"] == complete["exact_acc"]
+    assert [json.loads(line)["step"] for line in (out / "predictions.jsonl").read_text().splitlines()] == \
+        [r["step"] for r in evaluate_policy(HeuristicPolicy(), "bundled:test", limit=30, progress=False)["predictions"]]
+
+    with pytest.raises(ValueError, match="other settings.*limit: 30 -> 31"):
+        run_eval(EvalConfig(policy="heuristic", sessions="bundled:test", limit=31, out=out, progress=False), resume=True)
