@@ -152,3 +152,24 @@ def to_dataset(rows: list[dict[str, Any]]):
     if not rows:
         raise ValueError("no training examples: the data spec selected no steps (check --sessions and --max-examples)")
     return Dataset.from_list(rows)
+
+
+def grpo_dataset(
+    sessions: str | Sequence[Session],
+    tokenizer: Any,
+    budget: PromptBudget | None = None,
+    *,
+    max_examples: int | None = None,
+    seed: int = 0,
+):
+    """The dataset `shop-r1 grpo` trains on, for a GRPOTrainer of your own (docs/recipes.md).
+
+    Columns: `prompt` (chat messages, cut to `budget`), `gold_action` (JSON, what `ShopR1Reward`
+    scores against) and the provenance columns. Steps whose fixed parts alone exceed the budget are
+    left out with a warning.
+    """
+    from shop_env.loaders import resolve_sessions
+
+    loaded = resolve_sessions(sessions) if isinstance(sessions, str) else list(sessions)
+    pairs = select_steps(loaded, max_examples=max_examples, seed=seed)
+    return to_dataset(rl_rows(pairs, tokenizer, budget or PromptBudget(), skip_too_long=True))
