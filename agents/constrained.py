@@ -81,7 +81,8 @@ class MaskedRows:
 
     def mask(self, logits: torch.Tensor) -> torch.Tensor:
         """`logits` (B, V) with every token a row's grammar forbids at -inf (a new tensor)."""
-        constrained = [row for row, matcher in enumerate(self.matchers) if matcher is not None and not matcher.is_stopped()]
+        # A matcher whose response is complete (stopped) masks all but the end-of-turn tokens: it stays in.
+        constrained = [row for row, matcher in enumerate(self.matchers) if matcher is not None]
         if not constrained:
             return logits
         for row in constrained:

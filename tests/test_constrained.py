@@ -32,14 +32,16 @@ def grammar(tiny_tokenizer):
 
 
 def _walk(grammar, observation, tokenizer, text):
-    """Feed `text` token by token; returns (tokens accepted before the first forbidden one, all accepted, EOS allowed)."""
+    """Feed `text` token by token; returns (tokens accepted before the first forbidden one, all accepted,
+    only the end of turn allowed after it)."""
     rows = MaskedRows([grammar.matcher(observation)], 49152)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     for count, token in enumerate(ids):
         if rows.mask(torch.zeros(1, 49152))[0, token] == float("-inf"):
             return count, False, False
         rows.advance([token], [True])
-    return len(ids), True, rows.mask(torch.zeros(1, 49152))[0, END_OF_TURN] == 0.0
+    allowed = (rows.mask(torch.zeros(1, 49152))[0] == 0.0).nonzero()[:, 0].tolist()
+    return len(ids), True, allowed == [END_OF_TURN]
 
 
 def test_the_grammar_admits_every_valid_response_of_the_page(grammar, observation, tiny_tokenizer):
@@ -47,8 +49,8 @@ def test_the_grammar_admits_every_valid_response_of_the_page(grammar, observatio
     search = next(name for name in names if "search_input" in name)
     for action in (Action("click", names[-1]), Action("type_and_submit", search, "red shoes size 9"), Action("terminate")):
         text = format_response("I want something for my trip — under $50.", action)
-        _, accepted, may_end = _walk(grammar, observation, tiny_tokenizer, text)
-        assert accepted and may_end, text
+        _, accepted, must_end = _walk(grammar, observation, tiny_tokenizer, text)
+        assert accepted and must_end, text  # a complete response may only end the turn (nothing after the object)
 
 
 @pytest.mark.parametrize("text", [
