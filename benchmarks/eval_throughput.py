@@ -7,9 +7,9 @@ T = 0.6 sampling, self-certainty on):
 
 - hf_sequential (the baseline: `make demo` before the fast path): float32 weights, transformers'
   `generate`, one prompt at a time;
-- fast (what `make demo` runs now): CPU_DEMO's weight format (float32) and decoder: batches of the next
-  steps in order (the policy does not read the env's feedback), each prompt prefilled on its own with
-  prefix reuse, the batch decoded together.
+- fast (what `make demo` runs now): CPU_DEMO's weight format (float32), decoder and batch: the next
+  steps in order (the policy does not read the env's feedback; CPU_DEMO's batch of 24 is the whole
+  workload), each prompt prefilled on its own with prefix reuse, the batch decoded together.
 
 The ratio is steps per second of wall time, fast over baseline. Sampling makes the two sides' texts
 differ, so the tokens each generated are reported beside it (a side that wrote longer answers did more
@@ -76,7 +76,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "notes": (
             f"SmolLM2-135M-Instruct, the first {steps} steps of bundled:test, {demo.context} context, budget "
             f"{demo.context_window} tokens, up to {demo.max_new_tokens} new tokens, T={demo.temperature}, self-certainty on; "
-            f"baseline: float32 + generate one prompt at a time; fast: {demo.weights} weights + the {demo.decoder} decoder. "
+            f"baseline: float32 + generate one prompt at a time; fast: {demo.weights} weights + the {demo.decoder} decoder, "
+            f"batches of {demo.batch_size} steps decoded together. "
             "Steps per second of wall time through evaluate_policy (rewards included), one round each."
         ),
     }
