@@ -44,7 +44,7 @@ from shop_env.session import ACTION_TYPES, Session
 
 from agents.context_builder import PromptBudget
 from agents.eval_plots import plot_confusion, plot_per_type, plot_temperature_sweep
-from agents.models import WEIGHT_FORMATS
+from agents.models import WEIGHT_FORMATS, training_prompts
 from agents.make_policy import API_PREFIX, BASELINES, make_policy
 from agents.policies import Policy, PolicyOutput
 
@@ -76,8 +76,9 @@ class EvalConfig:
     """Sessions to replay: bundled:test / bundled:train, or a file or directory `load_sessions` reads."""
     out: Path = Path("runs/eval")
     """Directory for metrics.json, predictions.jsonl, report.md (created; existing files are replaced)."""
-    context: str = "whole"
-    """whole (past pages + past actions) or latest (past actions + current page), paper Table 5."""
+    context: str | None = None
+    """whole (past pages + past actions) or latest (past actions + current page), paper Table 5. None: the
+    one a shipped policy was trained with (`agents.models.training_prompts`), else whole."""
     temperature: float = 0.6
     """Sampling temperature (paper: 0.6); also the scale of the self-certainty logits."""
     temperatures: tuple[float, ...] | None = None
@@ -88,10 +89,11 @@ class EvalConfig:
     """Nucleus sampling mass."""
     limit: int | None = None
     """Evaluate only the first N steps, taking sessions in order (the last one may stop early)."""
-    context_window: int = CPU_CONTEXT_WINDOW
-    """Prompt + response token budget; the context builder drops the oldest pages first to fit."""
-    max_new_tokens: int = 256
-    """Most tokens per response (a rationale + action is ~40-100)."""
+    context_window: int | None = None
+    """Prompt + response token budget; the context builder drops the oldest pages first to fit. None: a
+    shipped policy's training budget, else CPU_CONTEXT_WINDOW."""
+    max_new_tokens: int | None = None
+    """Most tokens per response (a rationale + action is ~40-100). None: a shipped policy's, else 256."""
     batch_size: int = 8
     """Sessions advanced in lockstep: the observations handed to the policy at once."""
     generation_batch_size: int | None = None
@@ -120,6 +122,10 @@ class EvalConfig:
     """Show a progress bar."""
 
     def __post_init__(self):
+        trained = training_prompts(self.policy) or {}
+        for key, default in (("context", "whole"), ("context_window", CPU_CONTEXT_WINDOW), ("max_new_tokens", 256)):
+            if getattr(self, key) is None:  # frozen: filled in once, here
+                object.__setattr__(self, key, trained.get(key, default))
         PromptBudget(self.context, self.context_window, self.max_new_tokens)  # validates the three
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 step (or None for all), got {self.limit}")

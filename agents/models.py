@@ -33,7 +33,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shop_env.atomic_io import write_json
 
@@ -298,6 +298,20 @@ def shipped_policy_dir(name: str) -> Path:
             "reinstall shop-r1, or train it with experiments/cpu_smollm2/run.sh"
         )
     return path
+
+
+PROMPT_SETTINGS = ("context", "context_window", "max_new_tokens")
+OLD_SETTING_NAMES = {"context_window": "max_context_tokens", "max_new_tokens": "max_completion_tokens"}
+"""What a training config written before the flag renames calls them."""
+
+
+def training_prompts(name: str) -> dict[str, Any] | None:
+    """The prompt settings (context, context_window, max_new_tokens) a shipped policy was trained with,
+    read from its training_config.json, so it is evaluated on the prompts it learned; None for others."""
+    if name not in SHIPPED_POLICIES:
+        return None
+    config = json.loads((shipped_policy_dir(name) / "training_config.json").read_text(encoding="utf-8"))
+    return {key: config[key] if key in config else config[OLD_SETTING_NAMES[key]] for key in PROMPT_SETTINGS}
 
 
 def is_adapter_dir(path: str | os.PathLike) -> bool:

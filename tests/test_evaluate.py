@@ -241,3 +241,13 @@ def test_an_interrupted_eval_resumes_without_asking_answered_steps_and_shows_no_
 
     with pytest.raises(ValueError, match="other settings.*limit: 30 -> 31"):
         run_eval(EvalConfig(policy="heuristic", sessions="bundled:test", limit=31, out=out, progress=False), resume=True)
+
+
+def test_a_shipped_policy_is_evaluated_on_the_prompts_it_was_trained_on_unless_told_otherwise():
+    for name in ("smollm2-sft", "smollm2-shop-r1"):
+        config = EvalConfig(policy=name)
+        assert (config.context, config.context_window, config.max_new_tokens) == ("latest", 1024, 96)
+    assert EvalConfig(policy="smollm2-sft", context="whole", max_new_tokens=128).context == "whole"
+    assert EvalConfig(policy="smollm2-sft", context="whole", max_new_tokens=128).max_new_tokens == 128
+    other = EvalConfig(policy="heuristic")
+    assert (other.context, other.context_window, other.max_new_tokens) == ("whole", 2048, 256)
