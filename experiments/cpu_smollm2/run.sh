@@ -15,8 +15,9 @@ EVAL=(--sessions bundled:test --limit 200 --context latest --context-window 1024
 SFT=(--max-examples 300 --epochs 1 --learning-rate 3e-4 --lora-rank 16)
 GRPO=(--max-steps 60 --learning-rate 5e-5 --lora-rank 8 --probe-sessions bundled:test --probe-limit 24 --probe-every 15)
 
-evaluate() {  # evaluate <policy> <out>
-  [ -f "$2/metrics.json" ] || "$SHOP_R1" eval --policy "$1" "${EVAL[@]}" --out "$2"
+evaluate() {  # evaluate <policy> <out> [flags...]
+  local policy=$1 out=$2; shift 2
+  [ -f "$out/metrics.json" ] || "$SHOP_R1" eval --policy "$policy" "${EVAL[@]}" --out "$out" "$@"
 }
 train() {  # train <command> <out> [flags...]: fresh, or resumed when the run directory has begun
   local command=$1 out=$2; shift 2
@@ -32,6 +33,7 @@ evaluate "$RUNS/sft/model" "$RUNS/sft/eval"
 train grpo "$RUNS/shop_r1" --model "$RUNS/sft/model" "${GRPO[@]}"
 evaluate "$RUNS/shop_r1/model" "$RUNS/shop_r1/eval"
 evaluate smollm2 "$RUNS/zero_shot"
+evaluate smollm2 "$RUNS/zero_shot_constrained" --constrained  # the format forced by a grammar (agents/constrained.py)
 train grpo "$RUNS/sft_rl_binary" --model "$RUNS/sft/model" --baseline rl_binary "${GRPO[@]}"
 evaluate "$RUNS/sft_rl_binary/model" "$RUNS/sft_rl_binary/eval"
 train grpo "$RUNS/no_dars" --model "$RUNS/sft/model" --ablation no_dars "${GRPO[@]}"
@@ -43,6 +45,7 @@ evaluate "$RUNS/rl_binary/model" "$RUNS/rl_binary/eval"
 
 "$SHOP_R1" compare --title "CPU reproduction: SmolLM2-135M-Instruct, bundled test sessions" --out experiments/cpu_smollm2/results \
   "Oracle (human actions)=$RUNS/oracle" "Heuristic=$RUNS/heuristic" "Random valid action=$RUNS/random" \
-  "Terminate always=$RUNS/terminate" "Zero-shot prompting=$RUNS/zero_shot" "SFT=$RUNS/sft/eval" \
+  "Terminate always=$RUNS/terminate" "Zero-shot prompting=$RUNS/zero_shot" \
+  "Zero-shot, constrained decoding=$RUNS/zero_shot_constrained" "SFT=$RUNS/sft/eval" \
   "RL (Binary)=$RUNS/rl_binary" "SFT + RL (Binary)=$RUNS/sft_rl_binary" "Shop-R1=$RUNS/shop_r1" \
   "Shop-R1 w/o DARS=$RUNS/no_dars" "Shop-R1 w/o rationale reward=$RUNS/no_rationale"
