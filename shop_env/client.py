@@ -33,8 +33,13 @@ class EnvClient:
         self._timeout = timeout
 
     def _ask(self, kind: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        self._socket.send(json.dumps({"type": kind, "data": data or {}}))
-        reply = json.loads(self._socket.recv(timeout=self._timeout))
+        try:
+            self._socket.send(json.dumps({"type": kind, "data": data or {}}))
+            reply = json.loads(self._socket.recv(timeout=self._timeout))
+        except ConnectionClosed as closed:  # the server's reason is on the close frame ("CODE: message")
+            reason = closed.rcvd.reason if closed.rcvd is not None else ""
+            code, _, message = reason.partition(": ")
+            raise EnvServerError(code or "CONNECTION_CLOSED", message or str(closed)) from None
         if reply["type"] == "error":
             raise EnvServerError(reply["data"]["code"], reply["data"]["message"])
         return reply["data"]

@@ -274,7 +274,8 @@ def create_app(config: ServerConfig | None = None, reward_config: RewardConfig |
             episode = open_episode()
         except EnvError as error:
             await socket.send_json({"type": "error", "data": {"message": error.message, "code": error.code}})
-            await socket.close(code=1013)
+            # The reason rides on the close frame too: a client may see the close before the message.
+            await socket.close(code=1013, reason=f"{error.code}: {error.message}"[:123])
             return
         open_sockets += 1
         episode_id, reply = uuid.uuid4().hex, {}
