@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.sync.client import connect
 
 from shop_env.client import EnvClient, EnvServerError
@@ -183,3 +185,34 @@ def test_server_config_refuses_bad_bounds():
         ServerConfig(max_envs=0)
     with pytest.raises(ValueError, match="context"):
         ServerConfig(context="all")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+messages = st.one_of(
+    st.text(max_size=200),  # not JSON at all, or any JSON text
+    json_values.map(json.dumps),
+    st.fixed_dictionaries({"type": st.sampled_from(["reset", "step", "state", "close", "jump", ""]), "data": json_values}).map(json.dumps),
+    st.fixed_dictionaries({"type": st.just("step"), "data": st.fixed_dictionaries({"action": json_values})}).map(json.dumps),
+    st.fixed_dictionaries({"type": st.just("reset"), "data": st.fixed_dictionaries({"seed": json_values, "options": json_values})}).map(json.dumps),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=st.lists(messages, min_size=1, max_size=6))
+def test_whatever_an_agent_sends_gets_a_reply_and_the_server_lives_on(server_url, sequence):
+    with connect(server_url.replace("http", "ws") + "/ws") as ws:
+        ws.send(json.dumps({"type": "reset", "data": {"seed": 0}}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "observation"
+        for raw in sequence:
+            ws.send(raw)
+            reply = json.loads(ws.recv(timeout=30))
+            assert reply["type"] in ("observation", "state", "error", "closed"), reply
+            if reply["type"] == "closed":
+                break
+            if reply["type"] == "error":
+                assert reply["data"]["code"] and reply["data"]["message"]
+    assert httpx.get(f"{server_url}/health", timeout=10).json()["status"] == "healthy"
