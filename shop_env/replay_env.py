@@ -32,6 +32,18 @@ def check_context(context: object, *, allow_none: bool = False) -> None:
         raise ValueError(f"context must be {expected}, got {context!r}")
 
 
+def score_agent_output(action: Any, gold: Action, config: RewardConfig) -> RewardBreakdown:
+    """Score any agent output against the gold action, never raising: the response text, an `Action`,
+    an action dict, or {"response": text, "self_certainty": s}. The replay and live envs both use it."""
+    if type(action) is str:  # the common case first: this runs once per step of an RL loop
+        return score_response(action, gold, config)
+    if isinstance(action, Mapping) and "response" in action:
+        return score_response(action["response"], gold, config, self_certainty=action.get("self_certainty"))
+    if isinstance(action, (Action, Mapping)):
+        return score_action(action, gold, config)
+    return score_response(action, gold, config)
+
+
 def observation_at(session: Session, index: int, context: str = "whole") -> dict[str, Any]:
     """The observation before step `index` of `session` (index == len(session) gives the final one).
 
@@ -234,10 +246,7 @@ class SessionReplayEnv(gym.Env[dict, str]):
         if index >= len(steps):
             raise RuntimeError(f"session {session.session_id!r} is over after {len(steps)} steps; call reset()")
         gold = steps[index].action
-        if type(action) is str:  # the common case first: this runs once per step of an RL loop
-            breakdown = self._last = score_response(action, gold, self.reward_config)
-        else:
-            breakdown = self._last = self._score(action, gold)
+        breakdown = self._last = score_agent_output(action, gold, self.reward_config)
         predicted = breakdown.predicted_action
         parse_error = breakdown.error if predicted is None else None
         self._index = index = index + 1
@@ -251,14 +260,6 @@ class SessionReplayEnv(gym.Env[dict, str]):
         }
         observation = _observation(self._history, index, parse_error or "")
         return observation, breakdown.total, index >= len(steps), False, info
-
-    def _score(self, action: Any, gold: Action) -> RewardBreakdown:
-        """Score any agent output (text, Action, action dict, response dict); never raises."""
-        if isinstance(action, Mapping) and "response" in action:
-            return score_response(action["response"], gold, self.reward_config, self_certainty=action.get("self_certainty"))
-        if isinstance(action, (Action, Mapping)):
-            return score_action(action, gold, self.reward_config)
-        return score_response(action, gold, self.reward_config)
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
