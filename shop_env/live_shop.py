@@ -203,6 +203,11 @@ class LiveShopEnv(gym.Env[dict, str]):
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ the shopper's view
+    @property
+    def session_id(self) -> str | None:
+        """The visit's id, `live-<shopper seed>` (None before the first reset)."""
+        return getattr(self, "_session_id", None)
+
     def reference_action(self) -> Action | None:
         """What the scripted shopper with this persona does on the current page (None once the visit is over)."""
         return None if self._reference is None else self._reference.action

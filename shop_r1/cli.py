@@ -41,11 +41,18 @@ def replay(
     context: str = typer.Option("whole", help="whole (past pages + actions) or latest (past actions + current page)."),
     seed: int = typer.Option(0, help="Seeds the session draw and the policy."),
     context_window: int = typer.Option(2048, help="Prompt token budget for LLM policies (the paper uses 32768 on GPUs)."),
+    live: bool = typer.Option(False, "--live", help="Play one visit of the live shop (ShopR1/LiveShop-v0, shopper --seed) instead; --policy scripted follows the shopper."),
 ) -> None:
     """Replay one session step by step: what the page offers, what the policy did, what the human did, the reward."""
     from agents.make_policy import make_policy
     from shop_env.loaders import resolve_sessions
     from shop_env.replay import replay_session
+
+    if live:
+        from agents.live_eval import replay_live
+
+        replay_live(policy, seed=seed, context_window=context_window, context="latest")
+        return
 
     loaded = resolve_sessions(sessions)
     chosen = make_policy(policy, sessions=loaded, seed=seed, context_window=context_window, context=context)
@@ -76,6 +83,8 @@ def eval_(
     base_url: str | None = typer.Option(None, help="OpenAI-compatible server of an openai:MODEL policy, e.g. http://127.0.0.1:8080/v1 (key: OPENAI_API_KEY)."),
     max_concurrency: int = typer.Option(4, help="Requests in flight at once (openai: policies)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted eval in --out: answered steps are not asked again."),
+    live: bool = typer.Option(False, "--live", help="Play the live shop (ShopR1/LiveShop-v0) instead of replaying sessions; --policy scripted is its ceiling."),
+    episodes: int = typer.Option(100, help="Visits to play with --live (one shopper each, seeds from --seed)."),
 ) -> None:
     """Evaluate a policy on recorded sessions: exact / type accuracy, type macro F1, rewards (paper Tables 2, 3)."""
     from rich.console import Console
@@ -95,7 +104,14 @@ def eval_(
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     with _usage_errors():
-        run_eval(config, resume=resume)
+        if live:
+            from agents.live_eval import SCRIPTED, LiveEvalConfig, run_live_eval
+
+            kwargs = {} if policy == SCRIPTED else config.generation_kwargs()
+            run_live_eval(LiveEvalConfig(policy=policy, episodes=episodes, seed=seed, out=out, context=context or "latest",
+                                         batch_size=batch_size), **kwargs)
+        else:
+            run_eval(config, resume=resume)
     Console().print(Markdown((out / "report.md").read_text(encoding="utf-8")))
 
 

@@ -132,3 +132,44 @@ def test_the_same_seed_gives_the_same_visit_whatever_the_agent_did_before(env):
     _play(env, _scripted, seed=99)
     policy = RandomValidPolicy(seed=4)
     assert _play(env, lambda o, e: policy.act([o])[0].text, seed=21)[0] == first
+
+
+def test_shop_r1_eval_live_reports_step_agreement_and_session_outcomes(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from shop_r1.cli import app
+
+    results = {}
+    for policy in ("scripted", "heuristic", "random"):
+        out = tmp_path / policy
+        done = CliRunner().invoke(app, ["eval", "--live", "--policy", policy, "--episodes", "30", "--out", str(out)])
+        assert done.exit_code == 0, done.output
+        results[policy] = json.loads((out / "metrics.json").read_text())
+        assert "Session outcomes" in (out / "report.md").read_text()
+        assert len((out / "episodes.jsonl").read_text().splitlines()) == results[policy]["n_steps"]
+    scripted = results["scripted"]
+    assert scripted["step"]["exact_acc"] == 1.0 and scripted["outcome_agreement"] == 1.0 and scripted["outcome_macro_f1"] == 1.0
+    assert scripted["outcomes"] == scripted["shopper_outcomes"]
+    assert results["random"]["mean_step_reward"] < 0.1 * scripted["mean_step_reward"]
+    assert results["heuristic"]["step"]["type_acc"] > results["random"]["step"]["type_acc"]
+
+
+def test_shop_r1_replay_live_prints_the_visit(tmp_path):
+    from typer.testing import CliRunner
+
+    from shop_r1.cli import app
+
+    done = CliRunner().invoke(app, ["replay", "--live", "--policy", "heuristic", "--seed", "3"])
+    assert done.exit_code == 0, done.output
+    assert "live visit live-3" in done.output and "shopper:" in done.output and "outcome:" in done.output
+
+
+def test_an_llm_policy_plays_the_live_shop(tmp_path):
+    from agents.live_eval import LiveEvalConfig, run_live_eval
+
+    metrics = run_live_eval(LiveEvalConfig(policy="tiny-random", episodes=2, out=tmp_path, batch_size=2),
+                            context="latest", context_window=1024, max_new_tokens=8, greedy=True)
+    assert metrics["n_visits"] == 2 and metrics["n_steps"] >= 2 and metrics["format_ok"] == 0.0
+    assert sum(metrics["outcomes"].values()) == pytest.approx(1.0)

@@ -46,3 +46,41 @@ def test_a_trl_grpo_step_runs_on_the_live_shop_environment(tmp_path):
     trainer.train()
     assert trainer.state.global_step == 1
     assert any("LiveShopTools" in key for record in trainer.state.log_history for key in record)
+
+
+def test_the_verl_interaction_plays_a_visit_turn_by_turn(tiny_tokenizer):
+    import asyncio
+
+    from agents.context_builder import PromptBudget
+    from shop_env.response_format import format_response
+    from training.verl.live_shop_interaction import LiveShopInteraction, live_rows
+
+    rows = live_rows(2, tiny_tokenizer, PromptBudget("latest", 1024, 96), seed=7)
+    assert rows[0]["extra_info"]["interaction_kwargs"] == {"name": "live_shop", "seed": 7}
+    assert rows[0]["prompt"][0]["role"] == "system" and "## Current page" in rows[0]["prompt"][1]["content"]
+
+    async def play() -> tuple[list[float], float, dict]:
+        interaction = LiveShopInteraction({"name": "live_shop"})
+        instance = await interaction.start_interaction(seed=7)
+        env = interaction._visits[instance]["env"]
+        messages, turn_rewards, done = list(rows[0]["prompt"]), [], False
+        while not done:
+            messages.append({"role": "assistant", "content": format_response("As the shopper would.", env.reference_action())})
+            done, reply, reward, extra = await interaction.generate_response(instance, messages)
+            messages.append({"role": "user", "content": reply})
+            turn_rewards.append(reward)
+        score = await interaction.calculate_score(instance)
+        await interaction.finalize_interaction(instance)
+        assert instance not in interaction._visits
+        return turn_rewards, score, extra
+
+    turn_rewards, score, extra = asyncio.run(play())
+    tools = LiveShopTools()
+    tools.reset(seed=7)
+    best = []
+    while not tools.done:
+        reference = tools.env.reference_action()
+        best.append(max_reward(reference, RewardConfig()))
+        tools._act(reference)
+    assert turn_rewards[:-1] == pytest.approx(best[:-1]) and score == pytest.approx(sum(best) / len(best) + tools.outcome_reward)
+    assert extra["outcome"] == extra["shopper_outcome"]
