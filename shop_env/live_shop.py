@@ -29,7 +29,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from shop_env.procedural_shop.catalog import Catalog, Product
 from shop_env.procedural_shop.pages import (
@@ -61,7 +60,7 @@ from shop_env.replay_env import check_context, score_agent_output
 from shop_env.rewards import RewardBreakdown, RewardConfig
 from shop_env.session import Action
 from shop_env.simplify_html import interactive_elements
-from shop_env.spaces import TextSequence, UnicodeText
+from shop_env.spaces import UnicodeText, observation_space
 
 OUTCOMES = ("left", "added_to_cart", "purchased")
 
@@ -105,20 +104,8 @@ class LiveShopEnv(gym.Env[dict, str]):
         self.render_mode = render_mode
         self.catalog = Catalog.generate()
         self._by_slug = {product.slug: product for product in self.catalog.products}
-        text = UnicodeText()
         self.action_space = UnicodeText()
-        self.observation_space = spaces.Dict(
-            {
-                "session_id": text,
-                "step_index": spaces.Discrete(MAX_STEPS + 1),
-                "persona": text,
-                "page": text,
-                "url": text,
-                "past_pages": TextSequence(),
-                "past_actions": TextSequence(),
-                "last_action_error": text,
-            }
-        )
+        self.observation_space = observation_space(MAX_STEPS)
         self._visit: _Visit | None = None
         self._page: Page | None = None
         self._reference: _Move | None = None

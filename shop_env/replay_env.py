@@ -14,11 +14,10 @@ from typing import Any, Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from shop_env.rewards import RewardBreakdown, RewardConfig, score_action, score_response
 from shop_env.session import Action, Session
-from shop_env.spaces import TextSequence, UnicodeText
+from shop_env.spaces import UnicodeText, observation_space
 
 ContextMode = Literal["whole", "latest"]
 CONTEXT_MODES: tuple[ContextMode, ...] = ("whole", "latest")
@@ -188,21 +187,8 @@ class SessionReplayEnv(gym.Env[dict, str]):
         self.reward_config = reward_config or RewardConfig()
         self.render_mode = render_mode
 
-        text = UnicodeText()
-        max_len = max(len(session) for session in self.sessions)
         self.action_space = UnicodeText()
-        self.observation_space = spaces.Dict(
-            {
-                "session_id": text,
-                "step_index": spaces.Discrete(max_len + 1),
-                "persona": text,
-                "page": text,
-                "url": text,
-                "past_pages": TextSequence(),
-                "past_actions": TextSequence(),
-                "last_action_error": text,
-            }
-        )
+        self.observation_space = observation_space(max(len(session) for session in self.sessions))
         self._session: Session | None = None
         self._history: _History | None = None
         self._histories: list[_History | None] = [None] * len(self.sessions)

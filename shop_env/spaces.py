@@ -58,6 +58,23 @@ class TextSequence(spaces.Sequence):
         super().__init__(UnicodeText(), seed=seed)
 
 
+def observation_space(max_steps: int) -> spaces.Dict:
+    """The observation the replay and live envs return (docs/architecture.md, the observation)."""
+    text = UnicodeText()
+    return spaces.Dict(
+        {
+            "session_id": text,
+            "step_index": spaces.Discrete(max_steps + 1),
+            "persona": text,
+            "page": text,
+            "url": text,
+            "past_pages": TextSequence(),
+            "past_actions": TextSequence(),
+            "last_action_error": text,
+        }
+    )
+
+
 class UnicodeTextBatch(spaces.Tuple):
     """`UnicodeText` batched for a vector env: one string per env.
 
