@@ -51,6 +51,8 @@ def replay(
     if live:
         from agents.live_eval import replay_live
 
+        if policy == "oracle":
+            raise typer.BadParameter("a live visit has no recorded human to copy; --policy scripted follows the live shop's shopper")
         replay_live(policy, seed=seed, context_window=context_window, context="latest")
         return
 
