@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import random
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import gymnasium as gym
@@ -107,6 +105,7 @@ class LiveShopEnv(gym.Env[dict, str]):
         self.action_space = UnicodeText()
         self.observation_space = observation_space(MAX_STEPS)
         self._visit: _Visit | None = None
+        self._session_id: str | None = None
         self._page: Page | None = None
         self._reference: _Move | None = None
         self._reference_visit: _Visit | None = None
@@ -124,8 +123,7 @@ class LiveShopEnv(gym.Env[dict, str]):
         rng = random.Random(shopper_seed)
         persona = make_persona(rng)
         self._visit = _Visit(rng=rng, catalog=self.catalog, persona=persona)
-        # The clock draw of `simulate_session`, so the shopper's random stream stays the recorded one.
-        self._clock = datetime(2025, 3, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(0, 120 * 86400))
+        rng.randrange(0, 120 * 86400)  # simulate_session's clock draw: the shopper's random stream stays the recorded one
         self._shopper_seed = shopper_seed
         self._session_id = f"live-{shopper_seed}"
         self._page = self._visit.home()
@@ -145,7 +143,7 @@ class LiveShopEnv(gym.Env[dict, str]):
         predicted = breakdown.predicted_action
         error = breakdown.error if predicted is None else ""
         self._visit = self._reference_visit if predicted == reference.action else self._agent_visit()
-        self._clock_tick(page)
+        self._dwell(page)
         index = self._visit.step
         self._visit.step += 1
         ending: _Ending | None = None
@@ -153,7 +151,7 @@ class LiveShopEnv(gym.Env[dict, str]):
             next_page: Page | None = page  # unreadable: nothing happens, as a click on nothing
         elif predicted == reference.action:
             next_page = reference.next_page() if reference.next_page is not None else None
-            ending = None if next_page is not None else _Ending(self._visit.outcome, list(self._visit.cart))
+            ending = None if next_page is not None else self._ending(predicted, page)
         else:
             next_page, ending, error = self._apply(predicted, page)
         self._pages.append(page.html)
@@ -171,7 +169,7 @@ class LiveShopEnv(gym.Env[dict, str]):
         terminated = next_page is None
         truncated = not terminated and self._visit.step >= MAX_STEPS
         if terminated or truncated:
-            reward += self._finish(ending or _Ending(self._visit.outcome, list(self._visit.cart)), info)
+            reward += self._finish(ending or self._ending(None, page), info)
             self._page = next_page or page
             self._reference = None
             return self._observation(error), reward, terminated, truncated, info
@@ -193,7 +191,7 @@ class LiveShopEnv(gym.Env[dict, str]):
     @property
     def session_id(self) -> str | None:
         """The visit's id, `live-<shopper seed>` (None before the first reset)."""
-        return getattr(self, "_session_id", None)
+        return self._session_id
 
     def reference_action(self) -> Action | None:
         """What the scripted shopper with this persona does on the current page (None once the visit is over)."""
@@ -221,18 +219,16 @@ class LiveShopEnv(gym.Env[dict, str]):
         visit.rng = self._reference_visit.rng
         return visit
 
-    def _clock_tick(self, page: Page) -> None:
+    def _dwell(self, page: Page) -> None:
         """The dwell-time draw `simulate_session` makes after each decision (keeps the random stream aligned)."""
-        median, sigma = DWELL_SECONDS[page.kind]
-        self._clock += timedelta(seconds=round(median * math.exp(self._visit.rng.gauss(0.0, sigma)), 3))
+        self._visit.rng.gauss(0.0, DWELL_SECONDS[page.kind][1])
 
     # ------------------------------------------------------------------ the shop's transitions
     def _apply(self, action: Action, page: Page) -> tuple[Page | None, _Ending | None, str]:
         """The page after the agent's own action (None: the visit ends), what it ended with, and the error."""
         visit = self._visit
         if action.type == "terminate":
-            outcome = "added_to_cart" if visit.cart else "left"
-            return None, _Ending(outcome, []), ""
+            return None, self._ending(action, page), ""
         names = set(interactive_elements(page.html))
         if action.name not in names:
             return page, None, f"no element named {action.name!r} on this page; nothing happened"
@@ -283,19 +279,18 @@ class LiveShopEnv(gym.Env[dict, str]):
                     moves[option_name(option, value)] = lambda option=option, value=value: stay(
                         visit.product_page(product, {**chosen, option: value}, page.search))
             moves[ADD_TO_CART] = lambda: stay(self._add(product, chosen))
-            moves[BUY_NOW] = lambda: (None, _Ending("purchased", [CartLine(product, tuple(chosen.items()))]), "")
+            moves[BUY_NOW] = lambda: (None, self._ending(Action("click", name=BUY_NOW), page), "")
             if page.search is not None:
                 moves[BACK_TO_RESULTS] = lambda: stay(visit.search_page(page.search))
         if page.kind == "cart":
-            moves[CHECKOUT] = lambda: (None, _Ending("purchased", list(visit.cart)), "") if visit.cart else (
+            moves[CHECKOUT] = lambda: (None, self._ending(Action("click", name=CHECKOUT), page), "") if visit.cart else (
                 page, None, "the cart is empty: nothing to check out")
             moves[CONTINUE_SHOPPING] = lambda: stay(visit.home())
         return moves
 
     def _open(self, page: Page, product: Product) -> Page:
-        self._visit.opened.append(product)
-        preselected = {"color": product.colors[0]} if "color" in product.options else {}
-        return self._visit.product_page(product, preselected, page.search if page.kind == "search" else None)
+        """The product page as the shopper opens one (it notes the product; the first colour is preselected)."""
+        return self._visit.open_product(page, "", product, "").next_page()
 
     def _add(self, product: Product, chosen: dict[str, str]) -> Page:
         self._visit.cart.append(CartLine(product, tuple(chosen.items())))
@@ -306,11 +301,19 @@ class LiveShopEnv(gym.Env[dict, str]):
         return render_cart(self._visit.cart, None)
 
     # ------------------------------------------------------------------ the end of a visit
+    def _ending(self, action: Action | None, page: Page) -> _Ending:
+        """How the visit ends with `action` on `page` (None: cut at the step limit), the shopper's or the agent's."""
+        if action is not None and action.name == BUY_NOW:
+            return _Ending("purchased", [CartLine(page.products[0], page.chosen)])
+        if action is not None and action.name == CHECKOUT:
+            return _Ending("purchased", list(self._visit.cart))
+        return _Ending("added_to_cart" if self._visit.cart else "left", [])
+
     def _finish(self, ending: _Ending, info: dict[str, Any]) -> float:
         """Outcome metrics into `info`; returns the outcome reward."""
         persona = self._visit.persona
-        outcome = ending.outcome if ending.outcome != "left" or not self._visit.cart else "added_to_cart"
-        fits = bool(ending.bought) and outcome == "purchased" and all(_fits(persona, line) for line in ending.bought)
+        fits = bool(ending.bought) and all(_fits(persona, line) for line in ending.bought)
+        outcome = ending.outcome
         shopper = simulate_session(self.catalog, self._session_id, self._shopper_seed)
         info.update(
             outcome=outcome,

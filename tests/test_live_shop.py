@@ -173,3 +173,18 @@ def test_an_llm_policy_plays_the_live_shop(tmp_path):
                             context="latest", context_window=1024, max_new_tokens=8, greedy=True)
     assert metrics["n_visits"] == 2 and metrics["n_steps"] >= 2 and metrics["format_ok"] == 0.0
     assert sum(metrics["outcomes"].values()) == pytest.approx(1.0)
+
+
+def test_a_buy_now_purchase_is_judged_on_the_product_bought_not_the_cart(env):
+    from shop_env.live_shop import _fits
+    from shop_env.procedural_shop.pages import CartLine
+
+    judged = 0
+    for seed in range(200):
+        steps, _, info = _play(env, _scripted, seed=seed)
+        if steps[-1][1].name == BUY_NOW:
+            page = env.unwrapped._page
+            assert info["outcome"] == "purchased"
+            assert info["purchase_fits"] == _fits(env.unwrapped._visit.persona, CartLine(page.products[0], page.chosen))
+            judged += info["purchase_fits"]
+    assert judged, "no buy-now purchase among 200 scripted visits fits: the check is not exercised"
