@@ -141,8 +141,6 @@ class EvalConfig:
         if self.policy.startswith(API_PREFIX):
             if self.backend != "hf" or self.weights != "fp32" or self.decoder != "fast":
                 raise ValueError("--backend, --weights and --decoder choose how a local model runs; an openai: policy runs on its server")
-            if self.max_concurrency < 1:
-                raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
         elif self.base_url is not None:
             raise ValueError(f"--base-url is the server of an openai:MODEL policy; {self.policy!r} runs here")
         if self.constrained and self.policy in BASELINES:

@@ -84,7 +84,9 @@ def run_live_eval(config: LiveEvalConfig, policy: Policy | None = None, **genera
     """Play `config.episodes` visits with the policy; write metrics.json, episodes.jsonl, report.md."""
     envs = [LiveShopEnv(context=config.context) for _ in range(min(config.batch_size, config.episodes))]
     if policy is None:
-        policy = ScriptedShopperPolicy(envs) if config.policy == SCRIPTED else make_policy(config.policy, **generation_kwargs)
+        # The policy's prompts use the env's context mode, whatever the generation settings say.
+        policy = (ScriptedShopperPolicy(envs) if config.policy == SCRIPTED
+                  else make_policy(config.policy, **{**generation_kwargs, "context": config.context}))
     steps: list[dict[str, Any]] = []
     visits: list[dict[str, Any]] = []
     queue = list(range(config.seed, config.seed + config.episodes))[::-1]
@@ -182,7 +184,8 @@ def replay_live(policy_name: str, *, seed: int = 0, console: Any = None, **gener
 
     console = console or Console()
     env = LiveShopEnv(context="latest")
-    policy = ScriptedShopperPolicy([env]) if policy_name == SCRIPTED else make_policy(policy_name, **generation_kwargs)
+    policy = (ScriptedShopperPolicy([env]) if policy_name == SCRIPTED
+              else make_policy(policy_name, **{**generation_kwargs, "context": env.context}))
     observation, _ = env.reset(seed=seed)
     console.rule(f"live visit {env.session_id} · policy {shown(policy_name)}")
     console.print(f"[bold]persona:[/] {shown(observation['persona'])}")

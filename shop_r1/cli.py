@@ -53,7 +53,7 @@ def replay(
 
         if policy == "oracle":
             raise typer.BadParameter("a live visit has no recorded human to copy; --policy scripted follows the live shop's shopper")
-        replay_live(policy, seed=seed, context_window=context_window, context="latest")
+        replay_live(policy, seed=seed, context_window=context_window)
         return
 
     loaded = resolve_sessions(sessions)

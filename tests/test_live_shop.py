@@ -167,10 +167,12 @@ def test_shop_r1_replay_live_prints_the_visit(tmp_path):
 
 
 def test_an_llm_policy_plays_the_live_shop(tmp_path):
+    from agents.evaluate import EvalConfig
     from agents.live_eval import LiveEvalConfig, run_live_eval
 
-    metrics = run_live_eval(LiveEvalConfig(policy="tiny-random", episodes=2, out=tmp_path, batch_size=2),
-                            context="latest", context_window=1024, max_new_tokens=8, greedy=True)
+    # The generation settings as `shop-r1 eval --live` builds them (their context is the replay default, whole).
+    settings = EvalConfig(policy="tiny-random", context_window=1024, max_new_tokens=8, greedy=True).generation_kwargs()
+    metrics = run_live_eval(LiveEvalConfig(policy="tiny-random", episodes=2, out=tmp_path, batch_size=2), **settings)
     assert metrics["n_visits"] == 2 and metrics["n_steps"] >= 2 and metrics["format_ok"] == 0.0
     assert sum(metrics["outcomes"].values()) == pytest.approx(1.0)
 
