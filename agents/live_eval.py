@@ -100,13 +100,12 @@ def run_live_eval(config: LiveEvalConfig, policy: Policy | None = None, **genera
         outputs = policy.act([observation for _, observation in active])
         still = []
         for (env, observation), output in zip(active, outputs, strict=True):
-            observation, reward, terminated, truncated, info = env.step(output.text)
-            outcome_reward = info.get("outcome_reward", 0.0)
+            observation, _, terminated, truncated, info = env.step(output.text)
             steps.append({
                 "visit": env.session_id, "step": info["step_index"], "page_kind": info["page_kind"],
                 "text": output.text, "action": info["predicted_action"].to_dict() if info["predicted_action"] else None,
                 "reference": info["reference_action"].to_dict(), "parse_error": info["parse_error"],
-                "reward": reward - outcome_reward,
+                "reward": info["reward"].total,  # the step's Shop-R1 reward, without the outcome reward
             })
             if terminated or truncated:
                 visits.append({"visit": env.session_id, "steps": info["step_index"] + 1, "truncated": truncated,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -336,6 +336,12 @@ class LiveShopEnv(gym.Env[dict, str]):
             "past_actions": tuple(self._actions),
             "last_action_error": error,
         }
+
+
+def visit_score(step_rewards: Sequence[float], outcome_reward: float) -> float:
+    """A whole visit's reward for multi-turn RL (the TRL tools, the verl interaction): the mean per-step
+    Shop-R1 reward (`info["reward"].total`) plus the outcome reward; 0 for a visit with no step."""
+    return sum(step_rewards) / len(step_rewards) + outcome_reward if step_rewards else 0.0
 
 
 def _fits(persona: Any, line: CartLine) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop_env.live_shop import LiveShopEnv
+from shop_env.live_shop import LiveShopEnv, visit_score
 from shop_env.session import Action
 
 INSTRUCTIONS = (
@@ -82,18 +82,16 @@ class LiveShopTools:
 
     def get_reward(self) -> float:
         """The rollout's reward: mean per-step reward plus the outcome reward (0 when no tool was called)."""
-        if not self.rewards:
-            return 0.0
-        return sum(self.rewards) / len(self.rewards) + self.outcome_reward
+        return visit_score(self.rewards, self.outcome_reward)
 
     def _act(self, action: Action | None) -> str:
         if self.done:
             return "The visit is over; no more actions."
         if action is None:
             return "That call had an empty or malformed argument; nothing happened."
-        observation, reward, terminated, truncated, info = self.env.step(action)
+        observation, _, terminated, truncated, info = self.env.step(action)
+        self.rewards.append(info["reward"].total)
         self.outcome_reward = info.get("outcome_reward", 0.0)
-        self.rewards.append(reward - self.outcome_reward)
         if terminated or truncated:
             self.done = True
             return f"The visit is over: {info['outcome']}."

@@ -20,7 +20,7 @@ from uuid import uuid4
 
 from agents.context_builder import PromptBudget
 from agents.prompts import build_user_message
-from shop_env.live_shop import LiveShopEnv
+from shop_env.live_shop import LiveShopEnv, visit_score
 
 try:
     from verl.interactions.base import BaseInteraction
@@ -70,8 +70,8 @@ class LiveShopInteraction(BaseInteraction):
         replies = [message for message in messages if message.get("role") == "assistant"]
         text = replies[-1].get("content", "") if replies else ""
         observation, reward, terminated, truncated, info = visit["env"].step(text if isinstance(text, str) else "")
+        visit["rewards"].append(info["reward"].total)
         visit["outcome_reward"] = info.get("outcome_reward", 0.0)
-        visit["rewards"].append(reward - visit["outcome_reward"])
         extra = {"parse_error": info["parse_error"], "reference_action": info["reference_action"].to_dict()}
         if terminated or truncated:
             visit["done"] = True
@@ -82,9 +82,7 @@ class LiveShopInteraction(BaseInteraction):
     async def calculate_score(self, instance_id: str | None = None, **kwargs: Any) -> float:
         """The visit's score: mean per-turn reward plus the outcome reward."""
         visit = self._visits.get(instance_id) if instance_id is not None else None
-        if not visit or not visit["rewards"]:
-            return 0.0
-        return sum(visit["rewards"]) / len(visit["rewards"]) + visit["outcome_reward"]
+        return visit_score(visit["rewards"], visit["outcome_reward"]) if visit else 0.0
 
     async def finalize_interaction(self, instance_id: str | None = None, **kwargs: Any) -> None:
         self._visits.pop(instance_id, None)
