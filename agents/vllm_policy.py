@@ -64,7 +64,8 @@ class VLLMPolicy:
 
     def _sampling(self, observation: dict) -> Any:
         """One prompt's sampling parameters; under `constrained`, vLLM's structured outputs force the
-        response into the page's response schema (compact JSON, as agents/constrained.py does)."""
+        response into the page's response schema, as compact JSON (vLLM takes no separators, so unlike
+        agents/constrained.py it cannot keep `format_response`'s ", " and ": ")."""
         structured = None
         if self.settings.constrained:
             from vllm.sampling_params import StructuredOutputsParams
