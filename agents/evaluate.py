@@ -54,7 +54,7 @@ cores (8k: ~37 s). The paper's 32768 is for GPUs: pass --context-window 32768.""
 
 CPU_DEMO = {
     "policy": "smollm2", "sessions": "bundled:test", "context": "latest", "limit": 24, "context_window": 1024,
-    "max_new_tokens": 96, "weights": "fp32", "decoder": "fast", "batch_size": 24, "generation_batch_size": 24,
+    "max_new_tokens": 96, "weights": "fp32-packed", "decoder": "fast", "batch_size": 24, "generation_batch_size": 24,
 }
 """EvalConfig fields of the README's main job (agents/demo.py): the first 24 steps of the bundled test
 sessions with the prompts the shipped policies were trained on (latest-step context, a 1,024-token
@@ -100,8 +100,9 @@ class EvalConfig:
     """Rows an LLM policy decodes together; None: the policy's default (8; 1 for `generate` on a CPU)."""
     decoder: str = "fast"
     """fast (per-prompt prefill with prefix reuse, batched decode) or generate (transformers' generate)."""
-    weights: str = "fp32"
-    """Weight format of a named LLM: fp32, or int8 (CPU: ~2x faster prefill, 4x fewer bytes per decode step)."""
+    weights: str = "fp32-packed"
+    """Weight format of a named LLM (`agents.models.WEIGHT_FORMATS`): fp32-packed (float32 in oneDNN's GEMM
+    layout, the CPU default), fp32, or int8 (lossy; 4x fewer bytes per decode step)."""
     seed: int = 0
     """Seeds sampling and the random baseline."""
     self_certainty: bool = True
@@ -139,7 +140,7 @@ class EvalConfig:
             if self.greedy:
                 raise ValueError("a temperature sweep samples; drop --greedy")
         if self.policy.startswith(API_PREFIX):
-            if self.backend != "hf" or self.weights != "fp32" or self.decoder != "fast":
+            if self.backend != "hf" or self.weights != EvalConfig.weights or self.decoder != "fast":
                 raise ValueError("--backend, --weights and --decoder choose how a local model runs; an openai: policy runs on its server")
         elif self.base_url is not None:
             raise ValueError(f"--base-url is the server of an openai:MODEL policy; {self.policy!r} runs here")
@@ -149,7 +150,7 @@ class EvalConfig:
             raise ValueError(f"backend must be 'hf' or 'vllm', got {self.backend!r}")
         if self.weights not in WEIGHT_FORMATS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMATS)}, got {self.weights!r}")
-        if self.backend != "hf" and (self.weights != "fp32" or self.decoder != "fast"):
+        if self.backend != "hf" and (self.weights != EvalConfig.weights or self.decoder != "fast"):
             raise ValueError("--weights and --decoder choose how the transformers backend runs; vLLM has its own")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")

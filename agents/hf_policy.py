@@ -256,7 +256,7 @@ class HFPolicy:
         if self._grammar is None:
             from agents.constrained import ResponseGrammar
 
-            vocab_size = self.model.get_output_embeddings().weight.shape[0]
+            vocab_size = self.model.get_output_embeddings().out_features
             self._grammar = ResponseGrammar(self.tokenizer, vocab_size=vocab_size, stop_ids=self._stop_ids)
         return [self._grammar.matcher(observations[i]) for i in chunk]
 
@@ -268,6 +268,7 @@ class HFPolicy:
             temperature=self.settings.temperature,
             greedy=self.settings.greedy,
             top_p=self.settings.top_p,
+            draw="inverse_cdf",  # evaluation needs the distribution, not generate's random stream
         )
         with self._seeded():
             decoded = decode(self.model, rows, sampling, with_certainty=self.settings.with_self_certainty, constraints=matchers)

@@ -451,17 +451,48 @@ def _load_weights(path: Path, dtype: torch.dtype) -> PreTrainedModel:
     return model
 
 
-WEIGHT_FORMATS = ("fp32", "int8")
-"""How evaluation holds a named model's weights. `int8`: every Linear layer (the LM head included)
-quantized with torch's dynamic quantization (fbgemm on x86: int8 weights with one scale per tensor,
-activations quantized per call): a decode step streams 1 byte per weight instead of 4 and a prefill
-runs int8 GEMMs, ~1.7x faster on 2 AVX2 cores. The LM head still gives full-vocabulary logits, so
-self-certainty works. But it is lossy for SmolLM2-135M: its activations carry outlier channels that a
-per-tensor activation scale flattens, and the argmax next token agreed with float32 at 54% of the
-positions of two ~1k-token bundled prompts (per-channel weight scales would help, but fbgemm's
-per-channel path ran 50x slower for one row; quantizing only the attention projections kept 89%
-agreement but saves 15% of the bytes). So evaluation defaults to fp32 and int8 is an opt-in for
-throughput studies; benchmarks/generation.py reports its greedy agreement with fp32. Inference only."""
+WEIGHT_FORMATS = ("fp32", "fp32-packed", "int8")
+"""How evaluation holds a named model's weights.
+
+`fp32-packed`: the float32 weights, each Linear's reordered once into oneDNN's blocked GEMM layout
+(`agents.packed_linear`), what torch's own compiler does when it freezes a model for CPU inference. The products
+are float32's to rounding (logits within 1e-4; greedy answers the same), but a GEMM no longer re-packs
+its weight at every call: on 2 AVX2 cores the Linear layers ran 1.4x faster for 24 rows (the LM head
+3x), 1.3x for a 561-token prefill and 1.5x for one row (benchmarks/generation.py). It streams as many
+bytes as fp32; it is the CPU eval default.
+
+`int8`: every Linear layer (the LM head included) quantized with torch's dynamic quantization (fbgemm
+on x86: int8 weights with one scale per tensor, activations quantized per call): a decode step streams
+1 byte per weight instead of 4. The LM head still gives full-vocabulary logits, so self-certainty
+works. But it is lossy for SmolLM2-135M: its activations carry outlier channels that a per-tensor
+activation scale flattens, and the argmax next token agreed with float32 at 54% of the positions of two
+~1k-token bundled prompts (per-channel weight scales would help, but fbgemm's per-channel path ran 50x
+slower for one row; quantizing only the attention projections kept 89% agreement but saves 15% of the
+bytes). So int8 is an opt-in for throughput studies; benchmarks/generation.py reports its greedy
+agreement with fp32.
+
+Both are inference formats for a CPU (no gradients, no saving)."""
+
+
+def _on_cpu(model: PreTrainedModel, weights: str) -> None:
+    if model.device.type != "cpu":
+        raise ValueError(f"{weights} weights are a CPU format; the model is on {model.device}: use fp32 or bf16 there")
+
+
+def pack_fp32(model: PreTrainedModel) -> PreTrainedModel:
+    """`model` with every float32 Linear layer replaced by a `PackedLinear` (in place, CPU only)."""
+    import torch
+
+    _on_cpu(model, "fp32-packed")
+    if not torch.backends.mkldnn.is_available():
+        raise RuntimeError("fp32-packed weights need torch built with oneDNN (mkldnn); use weights='fp32'")
+    from agents.packed_linear import PackedLinear
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is torch.nn.Linear and child.weight.dtype == torch.float32:
+                setattr(parent, name, PackedLinear(child))
+    return model
 
 
 def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
@@ -470,8 +501,7 @@ def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
 
     import torch
 
-    if model.device.type != "cpu":
-        raise ValueError(f"int8 weights are a CPU format (fbgemm); the model is on {model.device}: use fp32 or bf16 there")
+    _on_cpu(model, "int8")
     with warnings.catch_warnings():
         # torch.ao's eager dynamic quantization is deprecated in favour of torchao; torch 2.13 still ships it,
         # and it is the fast one here: the int8 weight-only kernel torchao uses on CPU (_weight_int8pack_mm)
@@ -485,7 +515,7 @@ def load_model_and_tokenizer(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM (eval mode, float32 by default) and its prepared tokenizer, offline.
 
-    `weights="int8"` quantizes the loaded model for CPU inference (see `WEIGHT_FORMATS`).
+    `weights="fp32-packed"` / `"int8"` turn the loaded model into a CPU inference format (see `WEIGHT_FORMATS`).
 
     A LoRA adapter comes back merged into its base model, a plain transformers model. `name_or_path`
     is the absolute directory it was loaded from (for a merged adapter, the adapter's): peft records
@@ -504,4 +534,6 @@ def load_model_and_tokenizer(
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     if weights == "int8":
         quantize_int8(model)
+    elif weights == "fp32-packed":
+        pack_fp32(model)
     return model, tokenizer

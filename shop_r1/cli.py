@@ -77,7 +77,7 @@ def eval_(
     batch_size: int = typer.Option(8, help="Observations handed to the policy at once (the next steps in order, or one per session for policies that read the env's feedback)."),
     generation_batch_size: int | None = typer.Option(None, help="Rows decoded together; default 8 (1 for --decoder generate on CPU)."),
     decoder: str = typer.Option("fast", help="fast (per-prompt prefill, batched decode) or generate (transformers' generate)."),
-    weights: str = typer.Option("fp32", help="fp32, or int8 (CPU: faster prefill and decoding; see agents.models.WEIGHT_FORMATS)."),
+    weights: str = typer.Option("fp32-packed", help="fp32-packed (float32 in oneDNN's GEMM layout), fp32, or int8 (lossy); see agents.models.WEIGHT_FORMATS."),
     seed: int = typer.Option(0, help="Seeds sampling and the random baseline."),
     self_certainty: bool = typer.Option(True, help="Compute the rationale's self-certainty (transformers backend)."),
     backend: str = typer.Option("hf", help="hf (transformers) or vllm (GPU, optional)."),
