@@ -96,6 +96,11 @@ class MaskedRows:
         masked[rows.to(logits.device)] = logits[rows.to(logits.device)].masked_fill(~allowed.to(logits.device), float("-inf"))
         return masked
 
+    def keep(self, rows: Sequence[int]) -> None:
+        """Keep only these rows, in this order (`decode` drops rows that have ended their turn)."""
+        self.matchers = [self.matchers[row] for row in rows]
+        self.bitmask = self.bitmask[list(rows)]
+
     def advance(self, chosen: Sequence[int], unfinished: Sequence[bool]) -> None:
         """Feed each unfinished row's chosen token to its matcher."""
         for matcher, token, going in zip(self.matchers, chosen, unfinished, strict=True):

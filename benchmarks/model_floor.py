@@ -85,13 +85,18 @@ def weight_bytes(model: Any) -> int:
     """Bytes a forward of one token reads from the Linear weights: all of them, once.
 
     A dynamically quantized int8 Linear (`agents.models.quantize_int8`) reads 1 byte per weight plus one
-    float32 scale per output channel (fbgemm's), counted from the module's own quantized weight.
+    float32 scale per output channel (fbgemm's), counted from the module's own quantized weight; a
+    packed float32 one (`agents.packed_linear`) 4 bytes per weight.
     """
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
 
+    from agents.packed_linear import PackedLinear
+
     total = sum(weight.numel() * weight.element_size() for weight in linear_weights(model))
     for module in model.modules():
+        if isinstance(module, PackedLinear):
+            total += module.weight_bytes
         if isinstance(module, Int8Linear):
             weight = module.weight()  # the int8 tensor, unpacked from fbgemm's layout
             per_channel = weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)

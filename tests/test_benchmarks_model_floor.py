@@ -54,6 +54,14 @@ def test_int8_weights_count_one_byte_per_weight_and_a_float32_scale_per_scale(ti
     assert weight_bytes(per_channel) == weights + 4 * out_channels
 
 
+def test_packed_weights_count_four_bytes_per_weight(tiny_llama):
+    import copy
+
+    from agents.models import pack_fp32
+
+    assert weight_bytes(pack_fp32(copy.deepcopy(tiny_llama))) == weight_bytes(tiny_llama) == 4 * (MatmulParams.of(tiny_llama).body + 32 * 8)
+
+
 def test_sft_is_6_n_tokens_and_prefill_2_n_body_tokens_plus_one_head_position():
     params = MatmulParams(body=100, head=30)
     assert sft_flops(params, 1024) == 6 * 130 * 1024

@@ -173,6 +173,23 @@ def test_int8_weights_load_and_answer(observations):
     assert all(output.completion_tokens >= 1 for output in policy.act(observations[:2]))
 
 
+def test_packed_weights_give_float32_logits_and_answers(observations):
+    """fp32-packed (oneDNN's layout) is float32 arithmetic: the same logits to rounding, the same greedy text."""
+    from agents.packed_linear import PackedLinear
+
+    settings = {"greedy": True, "max_new_tokens": 12, "context_window": 4096, "with_self_certainty": True}
+    packed = HFPolicy("tiny-random", weights="fp32-packed", **settings)
+    plain = HFPolicy("tiny-random", **settings)
+    assert not any(type(module) is torch.nn.Linear for module in packed.model.modules())
+    assert isinstance(packed.model.get_output_embeddings(), PackedLinear)
+    ids = torch.arange(5, 45)[None]
+    torch.testing.assert_close(packed.model(ids).logits, plain.model(ids).logits, rtol=1e-4, atol=1e-4)
+    ours, theirs = packed.act(observations), plain.act(observations)
+    assert [o.text for o in ours] == [o.text for o in theirs]
+    for one, other in zip(ours, theirs, strict=True):
+        assert one.self_certainty == (None if other.self_certainty is None else pytest.approx(other.self_certainty, rel=1e-4))
+
+
 def test_with_settings_shares_the_model(tiny_model_and_tokenizer):
     policy = HFPolicy(*tiny_model_and_tokenizer)
     tempered = policy.with_settings(temperature=1.1)

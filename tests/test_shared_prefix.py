@@ -9,6 +9,7 @@ float64's: a wrong position, mask or prefix would be off by whole nats.
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from agents.decoding import Prefilled, Sampling, decode, prefill
@@ -159,6 +160,31 @@ def test_decode_matches_generate_greedy_and_sampled(tiny_model_and_tokenizer):
     assert len({tuple(row.token_ids) for row in rows}) > 1  # the rows really were sampled
 
 
+def test_batched_decode_with_a_shared_prefix_and_dropped_rows_matches_each_row_alone(tiny_model_and_tokenizer, monkeypatch):
+    """Rows of different lengths after a common prompt prefix (kept once, outside their caches), ending at
+    different steps (ended rows dropped from the batch): each row's greedy tokens and self-certainty are
+    those it gets decoded alone."""
+    import agents.decoding as decoding
+
+    model, _ = tiny_model_and_tokenizer
+    generator = torch.Generator().manual_seed(7)
+    common = torch.randint(5, 2000, (12,), generator=generator).tolist()
+    prompts = [common + torch.randint(5, 2000, (n,), generator=generator).tolist() for n in (3, 9, 5, 14, 1, 7, 2, 11)]
+    free = Sampling(max_new_tokens=12, stop_ids=frozenset({-1}), pad_id=0, greedy=True)
+    outputs = [decode(model, [prefill(model, ids)], free)[0].token_ids for ids in prompts]
+    # Stop on tokens some rows emit early and others late or never, so that rows end at different steps.
+    greedy = Sampling(max_new_tokens=12, stop_ids=frozenset({outputs[0][2], outputs[3][6]}), pad_id=0, greedy=True)
+    alone = [decode(model, [prefill(model, ids)], greedy, with_certainty=True)[0] for ids in prompts]
+    drops = []
+    keep_rows = decoding.PreallocatedLayer.keep_rows
+    monkeypatch.setattr(decoding.PreallocatedLayer, "keep_rows", lambda layer, rows: drops.append(len(rows)) or keep_rows(layer, rows))
+    together = decode(model, [prefill(model, ids) for ids in prompts], greedy, with_certainty=True)
+    assert len({len(row.token_ids) for row in alone}) > 2 and drops  # rows did end at different steps, and were dropped
+    for one, batched in zip(alone, together, strict=True):
+        assert batched.token_ids == one.token_ids
+        torch.testing.assert_close(batched.certainty, one.certainty, rtol=1e-4, atol=1e-4)
+
+
 def test_prefill_reuse_gives_the_same_logits(tiny_model_and_tokenizer):
     model, _ = tiny_model_and_tokenizer
     first = list(range(100, 140))
@@ -167,6 +193,33 @@ def test_prefill_reuse_gives_the_same_logits(tiny_model_and_tokenizer):
     reused = prefill(model, second, reuse=prefill(model, first))
     torch.testing.assert_close(reused.next_logits, fresh.next_logits, rtol=1e-4, atol=1e-4)
     assert isinstance(reused, Prefilled) and reused.cache.get_seq_length() == len(second)
+
+
+def test_prefill_in_causal_chunks_gives_the_models_own_logits(tiny_model_and_tokenizer, monkeypatch):
+    """`prefill`'s attention (prefix unmasked + causal chunks, merged by log-sum-exp) against a plain forward."""
+    import agents.decoding as decoding
+
+    model, _ = tiny_model_and_tokenizer
+    monkeypatch.setattr(decoding, "PREFILL_CHUNK", 7)  # several chunks, the last one short
+    ids = list(range(100, 150))
+    with torch.inference_mode():
+        plain = model(torch.tensor([ids])).logits[0, -1]
+    torch.testing.assert_close(prefill(model, ids).next_logits, plain, rtol=1e-4, atol=1e-4)
+    reused = prefill(model, ids, reuse=prefill(model, ids[:23] + [7, 8, 9]))  # 23 kept, 27 new
+    torch.testing.assert_close(reused.next_logits, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_inverse_cdf_draws_follow_the_warped_distribution():
+    from agents.decoding import _inverse_cdf
+
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3, 0.0]]).repeat(20_000, 1)
+    torch.manual_seed(0)
+    drawn = _inverse_cdf(probs)
+    counts = torch.bincount(drawn, minlength=5) / len(drawn)
+    assert counts[1] == 0 and counts[4] == 0  # never a token of zero probability
+    torch.testing.assert_close(counts, probs[0], atol=0.01, rtol=0)
+    with pytest.raises(ValueError, match="draw must be one of"):
+        Sampling(max_new_tokens=4, stop_ids=frozenset({2}), pad_id=0, draw="gumbel")
 
 
 def test_group_shuffle_keeps_groups_together():
