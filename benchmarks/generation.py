@@ -1,20 +1,22 @@
-"""Decoding of the embedded SmolLM2-135M on CPU: each weight format against its floor, int8 against fp32.
+"""Decoding of the embedded SmolLM2-135M on CPU: each weight format against its floor and against fp32.
 
 Four measurements, in one run:
 
-- decode_vs_floor: one decode step of the eval weight format (CPU_DEMO's: fp32) at batch 1,
+- decode_vs_floor: one decode step of the eval weight format (CPU_DEMO's: fp32-packed) at batch 1,
   through `agents.decoding` (prefill once, then steps over a preallocated KV cache at a ~1k-token
   context), against its floor: the format's Linear weight bytes at this machine's weight-streaming
   speed (`benchmarks.model_floor.streaming_bytes_per_s`, measured in the same run over the fp32
   model's Linear weights). Seconds per step = (t(33 steps) - t(1 step)) / 32, same prefill, no early
   stop; the median over rounds. 1.0 would be the memory floor.
-- int8_decode_vs_floor: the same for int8 weights (against int8's smaller floor).
+- <format>_decode_vs_floor: the same for the other formats (`agents.models.WEIGHT_FORMATS`; int8
+  against its 4x smaller floor).
 - batched_vs_sequential: rows decoded per second by a batch of 8 rows against one row at a time, the
   same steps (the fast decoder batches only the decode steps; the weights are read once per step for
   every row).
-- greedy agreement of int8 with fp32: the same steps of the bundled test sessions (64; quick 8;
-  latest-step context, 1,024-token budget, up to 64 new tokens), both through the fast decoder;
-  the share of steps whose whole response is identical, and whose parsed action is.
+- greedy agreement of each format with fp32: the same steps of the bundled test sessions (64; quick 8;
+  latest-step context, 1,024-token budget, up to 64 new tokens), all through the fast decoder;
+  the share of steps whose whole response is identical (<format>_greedy_same_text), and the counts of
+  steps whose parsed action is.
 
     python -m benchmarks --only generation [--quick]
 """
@@ -50,6 +52,7 @@ def _per_step(model, rows, rounds: int) -> float:
 
 
 def _agreement(models: dict, tokenizer, count: int) -> dict[str, Any]:
+    """Greedy answers of every format on the same steps, each non-fp32 format against fp32's."""
     from agents.hf_policy import HFPolicy
     from shop_env.loaders import bundled_sessions
     from shop_env.replay_env import observation_at
@@ -64,17 +67,15 @@ def _agreement(models: dict, tokenizer, count: int) -> dict[str, Any]:
     answers, seconds = {}, {}
     for name, model in models.items():
         answers[name], seconds[name] = timed(lambda model=model: HFPolicy(model, tokenizer, **settings).act(observations))
-    same_text = sum(a.text == b.text for a, b in zip(answers["int8"], answers["fp32"], strict=True))
-    same_action = sum(a.action == b.action for a, b in zip(answers["int8"], answers["fp32"], strict=True))
-    return {
-        "steps": count,
-        "same_text": same_text,
-        "same_action": same_action,
-        "fp32_format_ok": sum(a.action is not None for a in answers["fp32"]),
-        "int8_format_ok": sum(a.action is not None for a in answers["int8"]),
-        "fp32_s": seconds["fp32"],
-        "int8_s": seconds["int8"],
-    }
+    numbers: dict[str, Any] = {"steps": count}
+    for name in models:
+        numbers[f"{name}_format_ok"] = sum(a.action is not None for a in answers[name])
+        numbers[f"{name}_s"] = seconds[name]
+        if name != "fp32":
+            pairs = list(zip(answers[name], answers["fp32"], strict=True))
+            numbers[f"{name}_same_text"] = sum(a.text == b.text for a, b in pairs)
+            numbers[f"{name}_same_action"] = sum(a.action == b.action for a, b in pairs)
+    return numbers
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -105,8 +106,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "ratios": {
             "decode_vs_floor": round(floor[chosen] / step_seconds[chosen], 3),
             "batched_vs_sequential": round(ROWS * step_seconds[chosen] / batch_step_seconds, 3),
-            "int8_decode_vs_floor": round(floor["int8"] / step_seconds["int8"], 3),
-            "int8_greedy_same_text": round(agreement["same_text"] / agreement["steps"], 3),
+            **{f"{weights}_decode_vs_floor": round(floor[weights] / step_seconds[weights], 3) for weights in models if weights != chosen},
+            **{f"{weights}_greedy_same_text": round(agreement[f"{weights}_same_text"] / agreement["steps"], 3) for weights in models if weights != "fp32"},
         },
         "targets": {"decode_vs_floor": 0.5},
         "numbers": {
@@ -127,7 +128,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             f"format is {chosen} (agents.evaluate.CPU_DEMO); floor = the format's Linear weight bytes / weight-streaming "
             f"bandwidth (fp32 mat-vec over the model's Linear weights, same run); batched: {ROWS} rows of the eval format. "
             f"Agreement: {agreement['steps']} bundled test steps, latest-step context, 1,024-token budget, greedy, "
-            "up to 64 new tokens, fp32 and int8 both through the fast decoder."
+            f"up to 64 new tokens, every format ({', '.join(models)}) through the fast decoder, each against fp32."
         ),
     }
 
