@@ -1,22 +1,26 @@
 """Fast decoding: every prompt prefilled on its own, unpadded, then a batch decoded together.
 
-transformers' `generate` is the reference, and `decode` samples exactly as it does: the same logits
-warpers (temperature, top-k, top-p, min-p), one `torch.multinomial` over float32 probabilities per step
-on the global RNG, finished rows padded, a stop when every row has ended its turn. What differs is how
-the work is laid out, for reasons measured on 2 CPU cores with SmolLM2-135M (benchmarks/generation.py):
+transformers' `generate` is the reference, and `decode` samples as it does: the same logits warpers
+(temperature, top-k, top-p, min-p) over float32 probabilities, finished rows padded, a stop when every
+row has ended its turn; with `Sampling.draw="multinomial"` (the default) also the same draws (one
+`torch.multinomial` per step on the global RNG), so a seed gives `generate`'s tokens. What differs is
+how the work is laid out, for reasons measured on 2 CPU cores with SmolLM2-135M (benchmarks/):
 
 - A left-padded batch prefill loses SDPA's causal kernel on CPU (about 2x slower). Here each prompt is
   prefilled alone and only the decode steps run as a batch, so batching costs the prefill nothing.
+- Prompts share beginnings: the instructions, in whole-session context the earlier pages, and in
+  GRPO the G samples of one prompt. `prefill(..., reuse=)` keeps the KV of the longest common prefix
+  with an earlier prompt; its new positions then attend in causal chunks (`_sdpa_prefill`), since
+  transformers would hand SDPA a full mask and compute the masked half too.
 - `DynamicCache` concatenates the whole KV cache again at every decode step (76% of a step at a 1k
   context). Here the batch's cache is allocated once (`PreallocatedLayer`) and a step writes one
   position in place.
-- transformers' SDPA attention repeats every KV head once per query head whenever a mask is given (as
-  a padded batch needs), copying the whole cache at every step; SDPA can share the KV heads itself
-  (`enable_gqa`), which decode steps here use (SmolLM2's 3 KV heads for 9 query heads, 5 rows x 2k
-  positions: 2.6 ms per layer instead of 14).
-- Prompts share beginnings: the instructions, in whole-session context the earlier pages, and in
-  GRPO the G samples of one prompt. `prefill(..., reuse=)` keeps the KV of the longest common prefix
-  with an earlier prompt, and `decode` starts as many rows from one prefilled prompt as it is given.
+- A decode step reads every row's KV cache; the positions all rows' prompts share (the instructions;
+  a GRPO group's whole prompt) are kept once outside the rows' caches and attended to by all the rows'
+  queries in one call (`_sdpa_decode`), and a KV head's query heads are read as positions of one query,
+  so each row's keys are read once (transformers' SDPA would copy every KV head once per query head).
+- Rows that ended their turn leave the batch once they are an eighth of it (not with
+  `draw="multinomial"`, whose draws would then no longer be `generate`'s).
 
 With `with_certainty=True` each row also gets KL(U || p) of every generated position, computed from
 that step's full next-token logits at the sampling temperature (`shop_env.self_certainty`), so no
@@ -336,7 +340,8 @@ def _batch_cache(rows: Sequence[Prefilled], skip: int, width: int, capacity: int
 @torch.inference_mode()
 def decode(model, rows: Sequence[Prefilled], sampling: Sampling, *, with_certainty: bool = False,
            constraints: Sequence[Any] | None = None) -> list[Decoded]:
-    """Generate one row per prefilled prompt (the same one may stand several times), all rows as one batch.
+    """Generate one row per prefilled prompt (the same one may stand several times), all rows as one batch
+    (see the module docstring for how).
 
     `constraints`: one grammar matcher per row (None: that row is free), from
     `agents.constrained.ResponseGrammar`; each step samples only tokens its grammar allows, while

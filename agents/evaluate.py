@@ -58,11 +58,10 @@ CPU_DEMO = {
 }
 """EvalConfig fields of the README's main job (agents/demo.py): the first 24 steps of the bundled test
 sessions with the prompts the shipped policies were trained on (latest-step context, a 1,024-token
-window, 96 response tokens; experiments/cpu_smollm2/), offline on a CPU, with the fast decoder
-(benchmarks/eval_throughput.py times it against the generate path it replaced), all 24 steps decoded as
-one batch: a decode step streams the weights once for every row, so 24 rows took 55 s where three
-batches of 8 took 72 s (same steps, same machine). float32, not int8:
-int8 changes SmolLM2's greedy answers on nearly every step (see agents.models.WEIGHT_FORMATS).
+window, 96 response tokens; experiments/cpu_smollm2/), offline on a CPU, with the fast decoder and
+fp32-packed weights (benchmarks/eval_throughput.py times them against the float32 `generate` path they
+replaced), all 24 steps decoded as one batch: a decode step streams the weights once for every row.
+Not int8: it changes SmolLM2's greedy answers on nearly every step (see agents.models.WEIGHT_FORMATS).
 `EvalConfig(**CPU_DEMO, out=...)`."""
 
 
@@ -103,6 +102,8 @@ class EvalConfig:
     weights: str = "fp32-packed"
     """Weight format of a named LLM (`agents.models.WEIGHT_FORMATS`): fp32-packed (float32 in oneDNN's GEMM
     layout, the CPU default), fp32, or int8 (lossy; 4x fewer bytes per decode step)."""
+    draw: str = "inverse_cdf"
+    """How the fast decoder draws sampled tokens: inverse_cdf, or multinomial (generate's draws)."""
     seed: int = 0
     """Seeds sampling and the random baseline."""
     self_certainty: bool = True
@@ -140,8 +141,8 @@ class EvalConfig:
             if self.greedy:
                 raise ValueError("a temperature sweep samples; drop --greedy")
         if self.policy.startswith(API_PREFIX):
-            if self.backend != "hf" or self.weights != EvalConfig.weights or self.decoder != "fast":
-                raise ValueError("--backend, --weights and --decoder choose how a local model runs; an openai: policy runs on its server")
+            if self.backend != "hf" or self.weights != EvalConfig.weights or self.decoder != "fast" or self.draw != EvalConfig.draw:
+                raise ValueError("--backend, --weights, --decoder and --draw choose how a local model runs; an openai: policy runs on its server")
         elif self.base_url is not None:
             raise ValueError(f"--base-url is the server of an openai:MODEL policy; {self.policy!r} runs here")
         if self.constrained and self.policy in BASELINES:
@@ -150,8 +151,8 @@ class EvalConfig:
             raise ValueError(f"backend must be 'hf' or 'vllm', got {self.backend!r}")
         if self.weights not in WEIGHT_FORMATS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMATS)}, got {self.weights!r}")
-        if self.backend != "hf" and (self.weights != EvalConfig.weights or self.decoder != "fast"):
-            raise ValueError("--weights and --decoder choose how the transformers backend runs; vLLM has its own")
+        if self.backend != "hf" and (self.weights != EvalConfig.weights or self.decoder != "fast" or self.draw != EvalConfig.draw):
+            raise ValueError("--weights, --decoder and --draw choose how the transformers backend runs; vLLM has its own")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.generation_batch_size is not None and self.generation_batch_size < 1:
@@ -175,7 +176,7 @@ class EvalConfig:
         if self.backend != "hf":
             kwargs["backend"] = self.backend
         else:
-            kwargs.update(decoder=self.decoder, weights=self.weights)
+            kwargs.update(decoder=self.decoder, weights=self.weights, draw=self.draw)
         return kwargs
 
 

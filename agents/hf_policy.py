@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from agents.context_builder import DEFAULT_CONTEXT_WINDOW, BuiltPrompt, ContextBudgetError, PromptBudget
-from agents.decoding import Prefilled, Sampling, check_supported, decode, prefill
+from agents.decoding import DRAWS, Prefilled, Sampling, check_supported, decode, prefill
 from agents.models import EMBEDDED_MODEL, load_model_and_tokenizer
 from agents.policies import PolicyOutput
 from shop_env.self_certainty import rationale_mask_for, rationale_mean, self_certainty
@@ -70,6 +70,10 @@ class GenerationSettings:
     """'fast': per-prompt prefill with prefix reuse, batched decode (agents/decoding.py); 'generate':
     transformers' generate on left-padded batches (the reference path, and models fast decoding does not
     support, such as sliding-window caches)."""
+    draw: str = "inverse_cdf"
+    """How the fast decoder draws a sampled token (`agents.decoding.Sampling.draw`): 'inverse_cdf' (one
+    uniform number per row, and ended rows leave the batch) or 'multinomial' (generate's own draws, the
+    stream evaluations before fp32-packed used)."""
     with_self_certainty: bool = False
     """Return the rationale's self-certainty (nats) with each output; keeps the generated logits."""
     constrained: bool = False
@@ -86,6 +90,8 @@ class GenerationSettings:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        if self.draw not in DRAWS:
+            raise ValueError(f"draw must be one of {', '.join(DRAWS)}, got {self.draw!r}")
 
 
     @property
@@ -268,7 +274,7 @@ class HFPolicy:
             temperature=self.settings.temperature,
             greedy=self.settings.greedy,
             top_p=self.settings.top_p,
-            draw="inverse_cdf",  # evaluation needs the distribution, not generate's random stream
+            draw=self.settings.draw,
         )
         with self._seeded():
             decoded = decode(self.model, rows, sampling, with_certainty=self.settings.with_self_certainty, constraints=matchers)

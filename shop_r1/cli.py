@@ -78,6 +78,7 @@ def eval_(
     generation_batch_size: int | None = typer.Option(None, help="Rows decoded together; default 8 (1 for --decoder generate on CPU)."),
     decoder: str = typer.Option("fast", help="fast (per-prompt prefill, batched decode) or generate (transformers' generate)."),
     weights: str = typer.Option("fp32-packed", help="fp32-packed (float32 in oneDNN's GEMM layout), fp32, or int8 (lossy); see agents.models.WEIGHT_FORMATS."),
+    draw: str = typer.Option("inverse_cdf", help="How the fast decoder draws sampled tokens: inverse_cdf, or multinomial (generate's own draws)."),
     seed: int = typer.Option(0, help="Seeds sampling and the random baseline."),
     self_certainty: bool = typer.Option(True, help="Compute the rationale's self-certainty (transformers backend)."),
     backend: str = typer.Option("hf", help="hf (transformers) or vllm (GPU, optional)."),
@@ -100,7 +101,7 @@ def eval_(
             policy=policy, sessions=sessions, out=out, context=context, temperature=temperature, temperatures=sweep,
             greedy=greedy, top_p=top_p, limit=limit, context_window=context_window, max_new_tokens=max_new_tokens,
             batch_size=batch_size, generation_batch_size=generation_batch_size, seed=seed,
-            self_certainty=self_certainty, backend=backend, decoder=decoder, weights=weights,
+            self_certainty=self_certainty, backend=backend, decoder=decoder, weights=weights, draw=draw,
             constrained=constrained, base_url=base_url, max_concurrency=max_concurrency,
         )
     except ValueError as err:
