@@ -458,9 +458,10 @@ WEIGHT_FORMATS = ("fp32", "fp32-packed", "int8")
 (`agents.packed_linear`), what torch's own compiler does when it freezes a model for CPU inference.
 The products are float32's to rounding (logits within 1e-4), but a GEMM no longer re-packs its weight
 at every call. Measured on 2 AVX2 cores with SmolLM2-135M: the Linear layers of a 24-row decode step
-took 60 ms instead of 112 (the LM head alone 2.9x faster), those of a 561-token prefill 0.63 s instead
-of 0.89, and a one-row decode step 51 ms instead of 76. It streams as many bytes as fp32. The CPU eval
-default.
+took 60 ms instead of 112 (the LM head alone 2.9x faster) and those of a 561-token prefill 0.63 s
+instead of 0.89. One row at a time gains less, or nothing under the PASSIVE OpenMP wait policy
+`shop-r1` sets (90 ms a step against fp32's 83 in benchmarks/generation.py; 55 against 76 with
+OpenMP's default policy). It streams as many bytes as fp32. The CPU eval default, for its batches.
 
 `int8`: every Linear layer (the LM head included) quantized with torch's dynamic quantization (fbgemm
 on x86: int8 weights with one scale per tensor, activations quantized per call): a decode step streams
