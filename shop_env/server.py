@@ -62,7 +62,7 @@ class ServerConfig:
 
 
 class ResetRequest(BaseModel):
-    seed: int | None = Field(default=None, description="Seed of the session draw (as env.reset(seed=...)).")
+    seed: int | None = Field(default=None, ge=0, description="Seed of the session draw (as env.reset(seed=...); gymnasium takes seeds >= 0).")
     options: dict[str, Any] | None = Field(default=None, description='{"session_id": ...} or {"index": ...} picks the session.')
     episode_id: str | None = Field(default=None, description="HTTP only: reuse this open episode instead of opening one.")
 

@@ -133,6 +133,7 @@ def test_http_reset_step_state_and_its_errors(server_url):
         refused(http.post("/step", json={"episode_id": "nope", "action": "x"}), 404, "no open episode")
         refused(http.post("/reset", json={"options": {"session_id": "no-such-session"}}), 400, "unknown session_id")
         refused(http.post("/reset", json={"options": {"index": 10**6}}), 400, "outside")
+        assert http.post("/reset", json={"seed": -1}).status_code == 422  # gymnasium takes seeds >= 0
         refused(http.post("/step", content=b"x" * 30_000, headers={"content-type": "application/json"}), 413, "limit")
         assert http.post("/step", json={"episode_id": episode}).status_code == 422  # no action
         assert http.post("/step", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
@@ -150,6 +151,7 @@ def test_websocket_errors_are_messages_and_the_connection_lives_on(server_url):
         assert ask(json.dumps({"type": "step", "data": {"action": "x"}}))["data"]["code"] == "SESSION_ERROR"
         assert ask(json.dumps({"type": "step", "data": {"action": "x" * 30_000}}))["data"]["code"] == "REQUEST_TOO_LARGE"
         assert ask(json.dumps({"type": "reset", "data": {"seed": "seven"}}))["data"]["code"] == "VALIDATION_ERROR"
+        assert ask(json.dumps({"type": "reset", "data": {"seed": -13091793}}))["data"]["code"] == "VALIDATION_ERROR"
         assert ask(json.dumps([1, 2]))["data"]["code"] == "VALIDATION_ERROR"
         assert ask(json.dumps({"type": "reset", "data": {"seed": 3}}))["type"] == "observation"
         reply = ask(json.dumps({"type": "step", "data": {"action": "\ud800 odd \x00 unicode" * 10}}))
