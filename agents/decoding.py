@@ -366,6 +366,8 @@ def decode(model, rows: Sequence[Prefilled], sampling: Sampling, *, with_certain
     certainty = torch.zeros(len(rows), sampling.max_new_tokens) if with_certainty else None
     live = torch.arange(len(rows), device=device)  # the rows still in the batch, in `rows`' numbering
     going = torch.ones(len(rows), dtype=torch.bool, device=device)  # live rows that have not ended their turn
+    no_ids = torch.empty(len(rows), 0, dtype=torch.long, device=device)  # the warpers used here ignore input ids
+    everywhere = torch.ones(len(rows), 1, dtype=torch.bool, device=device)  # one position per row and step
     # Dropping ended rows would change torch.multinomial's draws, which must stay generate's.
     drops_ended = sampling.greedy or sampling.draw != "multinomial"
     masked_rows = None
@@ -377,14 +379,12 @@ def decode(model, rows: Sequence[Prefilled], sampling: Sampling, *, with_certain
         for step in range(sampling.max_new_tokens):
             batch = len(live)
             if with_certainty:
-                everywhere = torch.ones(batch, 1, dtype=torch.bool, device=device)  # one position per row and step
-                certainty[live.cpu(), step] = self_certainty(logits[:, None, :], everywhere, sampling.temperature).cpu()
+                certainty[live.cpu(), step] = self_certainty(logits[:, None, :], everywhere[:batch], sampling.temperature).cpu()
             allowed = logits if masked_rows is None else masked_rows.mask(logits)
             if sampling.greedy:
                 chosen = allowed.argmax(dim=-1)
             else:
-                no_ids = torch.empty(batch, 0, dtype=torch.long, device=device)  # the warpers used ignore input ids
-                probs = torch.softmax(warpers(no_ids, allowed), dim=-1)
+                probs = torch.softmax(warpers(no_ids[:batch], allowed), dim=-1)
                 chosen = torch.multinomial(probs, num_samples=1).squeeze(1) if sampling.draw == "multinomial" else _inverse_cdf(probs)
             chosen = torch.where(going, chosen, sampling.pad_id)
             if masked_rows is not None:

@@ -13,7 +13,7 @@ T = 0.6 sampling, self-certainty on):
 
 The ratio is steps per second of wall time, fast over baseline. Sampling makes the two sides' texts
 differ, so the tokens each generated are reported beside it (a side that wrote longer answers did more
-work). The target is defined on this workload, so `--quick` runs it too (about 4 minutes).
+work). The target is defined on this workload, so `--quick` runs it too (about 5 minutes).
 
     python -m benchmarks --only eval_throughput [--quick]
 """
